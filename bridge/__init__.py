@@ -1,0 +1,1 @@
+"""Bridge: turns Immich into retained MQTT manifests, Home Assistant discovery and schedules."""

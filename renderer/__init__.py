@@ -1,0 +1,1 @@
+"""Renderer: the HTTP service that turns Immich previews into exact 480x320 BMPs."""
