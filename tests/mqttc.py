@@ -56,8 +56,9 @@ class Collector:
         return False
 
     def close(self) -> None:
-        self.client.loop_stop()
+        # Disconnect first: loop_stop() on a connected client waits out a full loop second.
         self.client.disconnect()
+        self.client.loop_stop()
 
 
 def publish(
@@ -68,5 +69,5 @@ def publish(
     c.connect(broker.host, broker.port)
     c.loop_start()
     c.publish(topic, payload, qos=1, retain=retain).wait_for_publish(5)
-    c.loop_stop()
     c.disconnect()
+    c.loop_stop()
