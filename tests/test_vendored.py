@@ -14,6 +14,7 @@ SHARED = ROOT.parent / "shared"
 VENDORED = {
     "immich-openapi-3.0.3.json": "immich/immich-openapi-3.0.3.json",
     "compose-spec.json": "compose/compose-spec.json",
+    "titano_pcb_geometry.json": "hardware/titano_pcb_geometry.json",
     "homeassistant/abbreviations.json": "homeassistant/abbreviations.json",
     "homeassistant/device_classes.json": "homeassistant/device_classes.json",
     "homeassistant/mqtt_discovery_schema.json": "homeassistant/mqtt_discovery_schema.json",

@@ -1,0 +1,1 @@
+"""The printable enclosure: OpenSCAD sources, the build script and mesh measurements."""
