@@ -307,6 +307,10 @@ class ImmichClient:
     def albums(self) -> list[dict[str, Any]]:
         return self._get_list("/albums")
 
+    def albums_of(self, asset_id: str) -> list[dict[str, Any]]:
+        """The albums that hold one asset (`GET /albums?assetId=`)."""
+        return self._get_list("/albums", {"assetId": asset_id})
+
     def people(self) -> list[dict[str, Any]]:
         """All people that are not hidden, walking every page."""
         found: list[dict[str, Any]] = []

@@ -122,6 +122,10 @@ def _fit_pages(
     when = taken or {}
     pages: dict[str, dict[str, str]] = {}
     for shard, ids in groups.items():
+        if sum(_line_len(p) for p in ids) <= PAGE_LIMIT:
+            # The usual case: the page fits whole, so there is nothing to choose by date.
+            pages[shard] = {pid: pictures[pid] for pid in ids}
+            continue
         ids.sort(key=lambda p: (-when.get(p, float("-inf")), p))
         page: dict[str, str] = {}
         size = 0

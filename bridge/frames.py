@@ -1,0 +1,247 @@
+"""One frame's manifest over time: its photos, their versions, the guard against sudden mass
+removals, and the publish plan. Pure apart from a lock: values in, values out, `now` passed in.
+
+`Mirror` holds what the broker retains for a frame (read back at start, kept current by the
+bridge's own subscriptions and acknowledged publishes), so a manifest is only re-published
+where it differs from what is there.
+
+Removal guard: when a poll would take away more than `max_removal` of the photos a frame's
+published manifest holds, the frame's manifest is left as it is and the drop is held. It goes
+out only when a full walk that started after the drop was first seen still finds it — so an
+Immich hiccup, a renamed album or a half-answered search never empties a frame, while a real
+clean-up shows within one `full_scan_interval`. Yesterday's memories leaving at midnight are
+expected and do not count.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from bridge import manifest, pairing
+from bridge.config import FrameConfig
+from bridge.sources import Asset, Policy
+from bridge.sync import Library
+
+log = logging.getLogger(__name__)
+
+
+class Mirror:
+    """The retained manifest messages of one frame, as the broker holds them. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._summary: bytes | None = None
+        self._pages: dict[str, bytes] = {}
+        self.version = 0  # bumped on every change of content
+
+    def put(self, shard: str | None, payload: bytes) -> None:
+        """A summary (`shard` None) or page as the broker now holds it; b"" means cleared."""
+        with self._lock:
+            if shard is None:
+                before = self._summary
+                self._summary = payload or None
+                changed = before != self._summary
+            else:
+                before = self._pages.get(shard)
+                if payload:
+                    self._pages[shard] = payload
+                else:
+                    self._pages.pop(shard, None)
+                changed = before != self._pages.get(shard)
+            if changed:
+                self.version += 1
+
+    def clear(self) -> None:
+        with self._lock:
+            self._summary, self._pages = None, {}
+            self.version += 1
+
+    def retained(self) -> manifest.Retained:
+        with self._lock:
+            return manifest.Retained(self._summary, dict(self._pages))
+
+
+class PageCache:
+    """Parsed pages by their bytes, so a rebuild re-parses only the pages that changed."""
+
+    def __init__(self) -> None:
+        self._pages: dict[str, tuple[bytes, tuple[str, ...]]] = {}
+
+    def ids(self, shard: str, page: bytes) -> tuple[str, ...]:
+        hit = self._pages.get(shard)
+        if hit is None or hit[0] != page:
+            hit = (page, tuple(manifest.parse_page(page) or ()))
+            self._pages[shard] = hit
+        return hit[1]
+
+
+def published_pictures(retained: manifest.Retained, cache: PageCache | None = None) -> list[str]:
+    """Picture ids of the manifest the broker holds (the pages its summary lists)."""
+    summary = manifest.parse_summary(retained.summary) if retained.summary else None
+    shards = list(summary.shards) if summary else list(retained.pages)
+    pages = cache or PageCache()
+    ids: list[str] = []
+    for shard in shards:
+        ids.extend(pages.ids(shard, retained.pages.get(shard, b"")))
+    return ids
+
+
+def select(frame: FrameConfig, lib: Library, policy: Policy) -> dict[str, Asset]:
+    """The photos the frame should show: its sources' union, minus exclusions and photos the
+    policy leaves out (trashed, archived, partners', not a still image)."""
+    chosen: set[str] = set()
+    for source in frame.sources:
+        key = lib.key(source.kind, source.value)
+        if key is not None:
+            chosen |= lib.members.get(key, frozenset())
+    for exclude in frame.exclude:
+        key = lib.key(exclude.kind, exclude.value)
+        if key is not None:
+            chosen -= lib.members.get(key, frozenset())
+    found = {}
+    for asset_id in chosen:
+        asset = lib.assets.get(asset_id)
+        if asset is not None and policy.allows(asset):
+            found[asset_id] = asset
+    return found
+
+
+class Versions:
+    """Asset versions for one render profile, remembered so a rebuild hashes only changes."""
+
+    def __init__(self, profile_key: str) -> None:
+        self.profile_key = profile_key
+        self._known: dict[str, tuple[str, str | None, str]] = {}
+
+    def of(self, asset: Asset) -> str:
+        hit = self._known.get(asset.id)
+        if hit is not None and hit[0] == asset.checksum and hit[1] == asset.thumbhash:
+            return hit[2]
+        value = manifest.version(asset.checksum, asset.thumbhash, self.profile_key)
+        self._known[asset.id] = (asset.checksum, asset.thumbhash, value)
+        return value
+
+    def forget_others(self, keep: Mapping[str, object]) -> None:
+        """Drop remembered versions of photos no longer kept, once they pile up."""
+        if len(self._known) > 2 * len(keep) + 1000:
+            self._known = {k: v for k, v in self._known.items() if k in keep}
+
+
+def pictures(
+    frame: FrameConfig, assets: Mapping[str, Asset], previous: Iterable[str], versions: Versions
+) -> tuple[dict[str, str], dict[str, float]]:
+    """{picture id: version} and {picture id: taken} for the frame's photos."""
+    if not frame.image.pair_portraits:
+        return (
+            {a.id: versions.of(a) for a in assets.values()},
+            {a.id: a.taken for a in assets.values()},
+        )
+    shapes = [(a.id, a.width, a.height, a.taken) for a in assets.values()]
+    ids = pairing.pair_portraits(shapes, previous)
+    found: dict[str, str] = {}
+    taken: dict[str, float] = {}
+    for pid in ids:
+        parts = pairing.assets_of(pid)
+        ver = [versions.of(assets[p]) for p in parts]
+        found[pid] = ver[0] if len(ver) == 1 else manifest.pair_version(ver[0], ver[1])
+        taken[pid] = assets[parts[0]].taken
+    return found, taken
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a rebuild decided. `plan` None: nothing to publish (unchanged or held)."""
+
+    plan: manifest.PublishPlan | None
+    built: manifest.Manifest | None = None
+    assets: int = 0
+    held: int = 0  # photos a held drop would remove
+
+
+class FrameState:
+    """Decides, poll after poll, what one frame's manifest should be and what to publish."""
+
+    def __init__(self, frame: FrameConfig, url: str, max_removal: float) -> None:
+        self.frame = frame
+        self.url = url
+        self.max_removal = max_removal
+        self.versions = Versions(manifest.profile_key(frame.image))
+        self.held_walk: int | None = None
+        self.pages = PageCache()
+        self._settled: tuple[int, int, int] | None = None
+
+    def settle(self, lib: Library, mirror_version: int) -> None:
+        """Everything planned is published: skip rebuilding until the inputs change."""
+        self._settled = self._inputs(lib, mirror_version)
+
+    def _inputs(self, lib: Library, mirror_version: int) -> tuple[int, int, int]:
+        # A walk with no news changes nothing, unless it may confirm a held removal.
+        walks = lib.walks if self.held_walk is not None else -1
+        return (lib.generation, walks, mirror_version)
+
+    def evaluate(
+        self,
+        lib: Library,
+        policy: Policy,
+        retained: manifest.Retained,
+        mirror_version: int,
+        now: int,
+    ) -> Outcome:
+        if lib.walks == 0 or self._settled == self._inputs(lib, mirror_version):
+            return Outcome(None)  # before a first full walk the bridge knows nothing yet
+        assets = select(self.frame, lib, policy)
+        previous = published_pictures(retained, self.pages)
+        held = self._guard(lib, previous, assets)
+        if held:
+            self._settled = self._inputs(lib, mirror_version)
+            return Outcome(None, assets=len(assets), held=held)
+        found, taken = pictures(self.frame, assets, previous, self.versions)
+        self.versions.forget_others(assets)
+        built = manifest.build(found, taken, self.url, self.frame.image.format, now)
+        if built.dropped:
+            log.warning(
+                "frame %s: %d pictures do not fit in a manifest; keeping the %d newest",
+                self.frame.id,
+                built.dropped,
+                built.count,
+            )
+        plan = manifest.diff(retained, built)
+        if not plan.steps:
+            self._settled = self._inputs(lib, mirror_version)
+        return Outcome(plan if plan.steps else None, built, len(assets))
+
+    def _guard(self, lib: Library, previous: list[str], assets: Mapping[str, Asset]) -> int:
+        """How many removals are held back (0 when the change may go out)."""
+        paired = any(pairing.SEPARATOR in pid for pid in previous)
+        before = (
+            {a for pid in previous for a in pairing.assets_of(pid)} if paired else set(previous)
+        )
+        removed = len(before - assets.keys() - lib.expired)
+        if not before or removed <= self.max_removal * len(before):
+            if self.held_walk is not None:
+                log.info("frame %s: the held removal is no longer seen", self.frame.id)
+            self.held_walk = None
+            return 0
+        if self.held_walk is None:
+            self.held_walk = lib.walks
+            log.warning(
+                "frame %s: this poll would remove %d of its %d photos (over max_removal %g); "
+                "holding the manifest until a full walk confirms it",
+                self.frame.id,
+                removed,
+                len(before),
+                self.max_removal,
+            )
+            return removed
+        if lib.walks <= self.held_walk:
+            return removed
+        log.warning(
+            "frame %s: a full walk confirmed the removal of %d photos; publishing it",
+            self.frame.id,
+            removed,
+        )
+        self.held_walk = None
+        return 0

@@ -1,0 +1,98 @@
+"""The frames' manifests on the broker: read back, rebuilt when the library changes, and
+published where they differ. Does I/O (through `MqttLink`); the decisions are `bridge.frames`.
+
+Publishes are QoS 1, retained, and waited for: only acknowledged steps update what the bridge
+believes the broker holds, so a failed publish is simply planned again on the next tick.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime
+
+from bridge import topics
+from bridge.config import FrameConfig
+from bridge.frames import FrameState, Mirror, Outcome
+from bridge.metrics import Metrics
+from bridge.mqtt import MqttError, MqttLink
+from bridge.sources import Policy
+from bridge.sync import Library
+
+log = logging.getLogger(__name__)
+
+ACK_TIMEOUT = 30.0
+
+
+class Manifests:
+    """Every configured frame's manifest state and its mirror of the broker."""
+
+    def __init__(
+        self,
+        link: MqttLink,
+        base: str,
+        frames: Iterable[FrameConfig],
+        public_url: str,
+        max_removal: float,
+        metrics: Metrics,
+    ) -> None:
+        self.link = link
+        self.base = base
+        self.metrics = metrics
+        url = public_url.rstrip("/")
+        self.states = {
+            f.id: FrameState(f, f"{url}/v1/frames/{f.id}/pictures/", max_removal) for f in frames
+        }
+        self.mirrors = {frame_id: Mirror() for frame_id in self.states}
+
+    def topics(self, frame_id: str) -> list[str]:
+        """The subscriptions that read a frame's manifest back."""
+        summary = topics.manifest(self.base, frame_id)
+        return [summary, f"{summary}/+"]
+
+    def seen(self, topic: str, payload: bytes) -> bool:
+        """A manifest message from the broker (paho's thread); False when it is not one."""
+        where = topics.parse_manifest(self.base, topic)
+        if where is None or where[0] not in self.mirrors:
+            return False
+        self.mirrors[where[0]].put(where[1], payload)
+        return True
+
+    def publish(self, lib: Library, policy: Policy, now: datetime) -> None:
+        """Rebuild what changed and publish the difference, frame by frame."""
+        if not self.link.connected:
+            return  # nothing could be published; the change waits for the broker
+        for frame_id, state in self.states.items():
+            mirror = self.mirrors[frame_id]
+            version = mirror.version
+            outcome = state.evaluate(lib, policy, mirror.retained(), version, int(now.timestamp()))
+            self._gauges(frame_id, outcome)
+            if outcome.plan is None:
+                continue
+            try:
+                messages = outcome.plan.messages(self.base, frame_id)
+                self.link.publish_all(messages, retain=True, timeout=ACK_TIMEOUT)
+            except MqttError as exc:
+                self.metrics.inc("mqtt_errors_total")
+                log.error("frame %s: manifest not published, will retry: %s", frame_id, exc)
+                continue
+            for step in outcome.plan.steps:
+                mirror.put(step.shard, step.payload)
+            state.settle(lib, mirror.version)
+            self.metrics.inc("manifest_publishes_total", frame=frame_id)
+            plan = outcome.plan
+            log.info(
+                "frame %s: published %d pages%s, cleared %d (%d pictures)",
+                frame_id,
+                plan.pages_published,
+                " and the summary" if plan.summary_published else "",
+                plan.pages_cleared,
+                outcome.built.count if outcome.built else 0,
+            )
+
+    def _gauges(self, frame_id: str, outcome: Outcome) -> None:
+        self.metrics.set("held_removals", outcome.held, frame=frame_id)
+        if outcome.built is not None:
+            self.metrics.set("frame_assets", outcome.assets, frame=frame_id)
+            self.metrics.set("frame_pictures", outcome.built.count, frame=frame_id)
+            self.metrics.set("dropped_pictures", outcome.built.dropped, frame=frame_id)

@@ -1,0 +1,318 @@
+"""The bridge daemon: wires sources, manifests, MQTT, Home Assistant and schedules together.
+Does I/O (Immich, MQTT, the metrics port, signals, systemd notifications).
+
+`main(config)` runs it until SIGTERM/SIGINT. Tests drive a `Service` by hand instead:
+`start(now)`, then `tick(now)` with whatever clock they like (polls run when `poll_interval`
+has passed since the last one, full walks after `full_scan_interval`), `handle_events()` to
+process messages that arrived, and `close()`.
+
+The messages the bridge reacts to arrive on paho's thread (`_on_message`): manifest and
+discovery topics only update what it knows the broker holds; a retained `cmd/` message is
+cleared there at once; frame states and Home Assistant's birth message are queued for the
+loop, which may need Immich (picture metadata) or wait for acknowledgements.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import signal
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from types import FrameType
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bridge import sdnotify, topics
+from bridge.commands import Commands
+from bridge.config import Config
+from bridge.homeassistant import HomeAssistant
+from bridge.immich import (
+    ImmichAuthError,
+    ImmichClient,
+    ImmichError,
+    ImmichNotFound,
+    ImmichResponseError,
+    ImmichUnreachable,
+)
+from bridge.manifests import Manifests
+from bridge.metrics import Metrics, MetricsServer
+from bridge.mqtt import Message, MqttError, MqttLink
+from bridge.showing import Showing
+from bridge.sources import Lister, Policy
+from bridge.startup import StartupError, check_immich
+from bridge.sync import Sync, Wanted
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT = 10.0
+
+
+_REASONS: tuple[tuple[type[ImmichError], str], ...] = (
+    (ImmichUnreachable, "unreachable"),
+    (ImmichAuthError, "auth"),
+    (ImmichResponseError, "response"),
+    (ImmichNotFound, "not_found"),
+)
+
+
+def _reason(exc: ImmichError) -> str:
+    """A metric label for an Immich failure."""
+    return next((label for kind, label in _REASONS if isinstance(exc, kind)), "error")
+
+
+class Service:
+    """One bridge: `start(now)`, `tick(now)` repeatedly, `close()`."""
+
+    def __init__(self, config: Config, immich: ImmichClient | None = None) -> None:
+        self.config = config
+        self.base = config.mqtt.base_topic
+        self.prefix = config.mqtt.discovery_prefix
+        self.tz = ZoneInfo(config.bridge.timezone)
+        self.metrics = Metrics()
+        self.wanted = Wanted.of(config.frames)
+        if immich is None and config.immich is not None and self.wanted.immich:
+            immich = ImmichClient(config.immich.url, config.immich.api_key, config.immich.timeout)
+        self.immich = immich
+        b = config.bridge
+        self.policy = Policy(b.include_archived, b.include_partners)
+        lister = Lister(immich, self.policy) if immich is not None else None
+        self.sync = Sync(self.wanted, lister, self.tz, b.full_scan_interval)
+        self.frames = [f.id for f in config.frames]
+        self.events: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self.link = MqttLink(config.mqtt, topics.bridge_status(self.base), self._on_message)
+        self.manifests = Manifests(
+            self.link, self.base, config.frames, config.renderer.public_url, b.max_removal,
+            self.metrics,
+        )  # fmt: skip
+        self.showing = Showing(config, self.sync, self.link, self.metrics, self.tz, immich)
+        self.commands = Commands(self.link, self.base, config.frames, self.tz, self.metrics)
+        self.hass = HomeAssistant(self.link, self.prefix, self.base, self.frames, self.metrics)
+        self.server: MetricsServer | None = None
+        self.next_poll: datetime | None = None
+        self.last_tick: datetime | None = None
+        self.last_poll_ok: float | None = None
+        self.last_error: str | None = None
+        self._connections = 0
+        self.stopping = threading.Event()
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self, now: datetime, connect_timeout: float | None = CONNECT_TIMEOUT) -> None:
+        """Check Immich, connect, read back what the broker holds, publish discovery.
+
+        Raises StartupError when the bridge cannot work with this config. `connect_timeout`
+        None waits for the broker as long as it takes.
+        """
+        if self.config.bridge.metrics_listen:
+            self.server = MetricsServer(
+                self.config.bridge.metrics_listen, self.metrics, self.health
+            )
+            self.server.start()
+        if self.immich is not None:
+            self.policy = self._with_me(check_immich(self.immich, self.config))
+        self.link.start()
+        waited = 0.0
+        while not self.link.wait_connected(1.0):
+            waited += 1.0
+            if self.stopping.is_set():
+                raise StartupError("stopped before the broker answered")
+            if connect_timeout is not None and waited >= connect_timeout:
+                raise StartupError(f"no connection to the MQTT broker after {waited:g}s")
+            if waited in (5.0, 30.0) or waited % 300 == 0:
+                log.warning("still waiting for the MQTT broker (%gs)", waited)
+        self._connections = self.link.connections
+        self._read_back()
+        self.hass.publish(force=False)
+        self.link.subscribe([topics.state(self.base, f) for f in self.frames])
+        self.link.subscribe([topics.frames_filter(self.base, "cmd/#")], retain_as_published=True)
+        self.link.subscribe(self.hass.status_topics, retain_as_published=True)
+        self.last_tick = now
+        sdnotify.notify(sdnotify.READY)
+        log.info("bridge started: %d frames, base topic %s", len(self.frames), self.base)
+
+    def _needs_me(self) -> bool:
+        """Partners are left out but the key's owner is not known yet (Immich was down)."""
+        return not self.config.bridge.include_partners and self.policy.me is None
+
+    def _with_me(self, me: str | None) -> Policy:
+        b = self.config.bridge
+        policy = Policy(b.include_archived, b.include_partners, me)
+        if self.sync.lister is not None:
+            self.sync.lister.policy = policy
+        return policy
+
+    def close(self) -> None:
+        """Say offline, disconnect, stop the metrics server."""
+        sdnotify.notify(sdnotify.STOPPING)
+        self.link.close()
+        if self.server is not None:
+            self.server.stop()
+        if self.immich is not None:
+            self.immich.close()
+
+    def run(self, stop: threading.Event) -> None:
+        """Tick on the wall clock until `stop` is set, sending systemd watchdog pings."""
+        watchdog = sdnotify.watchdog_interval()
+        pinged = 0.0
+        while not stop.is_set():
+            self.tick(datetime.now(UTC))
+            if watchdog is not None and time.monotonic() - pinged >= watchdog:
+                sdnotify.notify(sdnotify.WATCHDOG)
+                pinged = time.monotonic()
+            self.handle_events(1.0)
+
+    def wake(self) -> None:
+        """Stop soon: make a waiting `start` or `handle_events` return (a signal handler)."""
+        self.stopping.set()
+        self.events.put(("wake", None))
+
+    # -- the loop --------------------------------------------------------------------------
+
+    def tick(self, now: datetime) -> None:
+        """Everything due at `now`: queued messages, reconnects, schedules, polls, publishes."""
+        self.handle_events(0)
+        if self.link.connections != self._connections and self.link.connected:
+            self._reconnected()
+        self.commands.run_schedules(self.last_tick or now, now)
+        if self.next_poll is None or now >= self.next_poll:
+            self.poll(now)
+        self.manifests.publish(self.sync.lib, self.policy, now)
+        self.showing.publish_due(now)
+        self.metrics.set("mqtt_connected", 1 if self.link.connected else 0)
+        self.metrics.set("mqtt_publishes_total", self.link.messages_published)
+        self.metrics.set("mqtt_bytes_total", self.link.bytes_published)
+        self.last_tick = now
+
+    def handle_events(self, timeout: float) -> int:
+        """Process queued messages, waiting up to `timeout` for the first. Returns how many."""
+        handled = 0
+        try:
+            while True:
+                kind, value = self.events.get(timeout=timeout if handled == 0 else 0)
+                handled += 1
+                if kind == "ha_online":
+                    self.hass.publish(force=True)
+                elif kind == "shown":
+                    self.showing.shown(*value)
+        except queue.Empty:
+            pass
+        return handled
+
+    def poll(self, now: datetime, full: bool | None = None) -> bool:
+        """Poll the sources now (a full walk when due or asked); False when it failed."""
+        self.next_poll = now + timedelta(seconds=self.config.bridge.poll_interval)
+        kind = "full" if (full if full is not None else self.sync.full_due(now)) else "delta"
+        try:
+            if self.immich is not None and self._needs_me():
+                me = self.immich.me().get("id")
+                self.policy = self._with_me(me if isinstance(me, str) else None)
+            self.sync.poll(now, full)
+        except ImmichError as exc:
+            self.last_error = exc.reason
+            self.metrics.inc("poll_errors_total", reason=_reason(exc))
+            self.metrics.inc("immich_errors_total", reason=_reason(exc))
+            log.error("%s poll failed, manifests left as they are: %s", kind, exc.reason)
+            return False
+        finally:
+            if self.immich is not None:
+                self.metrics.set("immich_requests_total", self.immich.requests_made)
+                self.metrics.set("immich_bytes_total", self.immich.bytes_received)
+        self.last_error = None
+        self.last_poll_ok = now.timestamp()
+        self.metrics.inc("polls_total", kind=kind)
+        self.metrics.set("last_poll_timestamp_seconds", now.timestamp())
+        return True
+
+    # -- manifests -------------------------------------------------------------------------
+
+    def _read_back(self) -> None:
+        """Learn what the broker retains: manifests and pictures per frame, then discovery."""
+        self.showing.forget()
+        for frame_id in self.frames:
+            self.manifests.mirrors[frame_id].clear()
+            picture_topic = topics.picture(self.base, frame_id)
+            self.link.subscribe([*self.manifests.topics(frame_id), picture_topic])
+            self.link.barrier()  # a frame at a time: the broker queues only so many messages
+        self.hass.forget()
+        self.link.subscribe([topics.discovery_filter(self.prefix)])
+        self.link.barrier()
+
+    def _reconnected(self) -> None:
+        log.info("reconnected to the broker; reading back what it holds")
+        try:
+            self._read_back()
+            self.hass.publish(force=False)
+        except MqttError as exc:
+            log.warning("read-back after reconnect failed, will retry: %s", exc)
+            return
+        self._connections = self.link.connections
+
+    # -- messages from the broker (paho's thread) ------------------------------------------
+
+    def _on_message(self, msg: Message) -> None:
+        if self.hass.is_discovery(msg.topic):
+            self.hass.seen(msg.topic, msg.payload)
+            return
+        if msg.topic in self.hass.status_topics:
+            # Only a live birth message means Home Assistant just (re)started.
+            if msg.payload == b"online" and not msg.retain:
+                self.events.put(("ha_online", None))
+            return
+        parsed = topics.parse(self.base, msg.topic)
+        if parsed is None:
+            return
+        frame_id, rest = parsed
+        if rest.startswith("cmd/"):
+            self.commands.clear_retained(msg)
+            return
+        if frame_id not in self.frames or self.manifests.seen(msg.topic, msg.payload):
+            return
+        if rest == "picture":
+            self.showing.retained(frame_id, msg.payload)
+        elif rest == "state":
+            self.events.put(("shown", (frame_id, msg.payload)))
+
+    # -- health ----------------------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "status": "ok" if self.link.connected else "degraded",
+            "mqtt": self.link.connected,
+            "immich": None if self.immich is None else self.last_error is None,
+            "last_poll": self.last_poll_ok,
+            "last_error": self.last_error,
+            "frames": {
+                f: {
+                    "pictures": self.metrics.get("frame_pictures", frame=f),
+                    "held_removals": self.metrics.get("held_removals", frame=f),
+                }
+                for f in self.frames
+            },
+        }
+
+
+def main(config: Config) -> int:
+    """Run the bridge until SIGTERM or SIGINT; 0 after a clean stop, 1 when it cannot start."""
+    service = Service(config)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+        service.wake()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, on_signal)
+    try:
+        service.start(datetime.now(UTC), connect_timeout=None)
+    except (StartupError, MqttError) as exc:
+        service.close()
+        if stop.is_set():
+            return 0
+        log.error("bridge cannot start: %s", exc)
+        return 1
+    service.run(stop)
+    log.info("stopping")
+    service.close()
+    return 0

@@ -1,0 +1,266 @@
+"""Keeping the bridge's picture of the library current: full walks and delta polls. Does I/O
+(through `bridge.sources`); time is passed in.
+
+State is a `Library`: every photo any frame might show, and for each source (favourites, an
+album, a person, a tag, memories, a folder) the set of photo ids in it. A poll builds a new
+`Library` and only replaces the old one when every request succeeded, so an Immich error or
+timeout changes nothing; the caller logs and counts it and tries again next poll.
+
+- Full walk (first poll, then every `full_scan_interval`): every source listed from scratch,
+  names resolved again. The only way to notice a permanently deleted photo, or membership
+  changes of big person and tag sources, which move no timestamp on the photo.
+- Delta poll (every `poll_interval` in between): one search for photos whose row changed since
+  the newest `updatedAt` seen (`updatedAfter`, without an `isFavorite` filter, trashed photos
+  included) finds new favourites, un-favourites, edits, trash and archive moves. Albums are
+  checked with one `GET /albums` and only those whose `updatedAt` or `assetCount` moved are
+  re-listed. Tag and person sets that fit in one search page (such as an exclude tag like
+  `frame-skip`) are re-listed, one request each; bigger ones wait for the full walk. Memories
+  are fetched again when the local date changes. Folders are re-scanned.
+
+`updatedAfter` is the newest `updatedAt` seen plus one millisecond, so a poll with nothing new
+returns nothing; a change stamped in the very millisecond of the last one seen but committed
+after that poll is caught by the next full walk.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, tzinfo
+
+from bridge.config import FrameConfig
+from bridge.folders import folder_assets
+from bridge.sources import (
+    Asset,
+    Lister,
+    album_stamps,
+    resolve_album,
+    resolve_person,
+    resolve_tag,
+)
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, str]  # (kind, Immich id, folder path or "")
+FAVORITES: Key = ("favorites", "")
+MEMORIES: Key = ("memories", "")
+NAMED = ("album", "person", "tag")
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """What the configured frames need from their sources, merged over all frames."""
+
+    favorites: bool = False
+    memories: bool = False
+    named: frozenset[tuple[str, str]] = frozenset()  # (kind, name or id as configured)
+    folders: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, frames: Iterable[FrameConfig]) -> Wanted:
+        favorites = memories = False
+        named: set[tuple[str, str]] = set()
+        folders: set[str] = set()
+        for frame in frames:
+            for s in frame.sources:
+                favorites |= s.kind == "favorites"
+                memories |= s.kind == "memories"
+                if s.kind in NAMED:
+                    named.add((s.kind, str(s.value)))
+                elif s.kind == "folder":
+                    folders.add(str(s.value))
+            named.update((e.kind, e.value) for e in frame.exclude)
+        return cls(favorites, memories, frozenset(named), frozenset(folders))
+
+    @property
+    def immich(self) -> bool:
+        return self.favorites or self.memories or bool(self.named)
+
+    def kinds(self) -> set[str]:
+        return {kind for kind, _ in self.named}
+
+
+@dataclass
+class Library:
+    """What the bridge knows of the sources. Replaced whole by each successful poll."""
+
+    assets: dict[str, Asset] = field(default_factory=dict)
+    members: dict[Key, frozenset[str]] = field(default_factory=dict)
+    ids: dict[tuple[str, str], str | None] = field(default_factory=dict)
+    stamps: dict[str, tuple[str, int]] = field(default_factory=dict)
+    small: frozenset[Key] = frozenset()
+    watermark: float = 0.0
+    memories_day: date | None = None
+    # Yesterday's memories, replaced at local midnight: an expected removal, not a glitch.
+    expired: frozenset[str] = frozenset()
+    walks: int = 0
+    walked_at: datetime | None = None
+    generation: int = 0
+
+    def key(self, kind: str, value: str | bool) -> Key | None:
+        """The member-set key of a configured source; None for a name Immich does not know."""
+        if kind in ("favorites", "memories"):
+            return (kind, "")
+        if kind == "folder":
+            return ("folder", str(value))
+        found = self.ids.get((kind, str(value)))
+        return None if found is None else (kind, found)
+
+
+class Sync:
+    """Runs polls against the sources and holds the current `Library`."""
+
+    def __init__(
+        self, wanted: Wanted, lister: Lister | None, tz: tzinfo, full_interval: float
+    ) -> None:
+        self.wanted = wanted
+        self.lister = lister
+        self.tz = tz
+        self.full_interval = full_interval
+        self.lib = Library()
+
+    def full_due(self, now: datetime) -> bool:
+        walked = self.lib.walked_at
+        return walked is None or (now - walked).total_seconds() >= self.full_interval
+
+    def poll(self, now: datetime, full: bool | None = None) -> bool:
+        """One poll (a full walk when due or asked for). True when the library changed.
+
+        Raises the source's error (e.g. ImmichError) and leaves the library as it was.
+        """
+        walk = self.full_due(now) if full is None else full
+        new = self._walk(now) if walk else self._delta(now)
+        changed = new.members != self.lib.members or new.assets != self.lib.assets
+        new.generation = self.lib.generation + (1 if changed else 0)
+        self.lib = new
+        return changed
+
+    # -- full walk -------------------------------------------------------------------------
+
+    def _walk(self, now: datetime) -> Library:
+        old = self.lib
+        new = Library(walks=old.walks + 1, walked_at=now, watermark=old.watermark)
+        lister = self.lister
+        if lister is not None and self.wanted.immich:
+            self._resolve(new, lister, kinds=set(NAMED))
+            if self.wanted.favorites:
+                self._put(new, FAVORITES, lister.favorites())
+            small = set()
+            for key in sorted({(k[0], i) for k, i in new.ids.items() if i is not None}):
+                assets, pages = lister.members(*key)
+                self._put(new, key, assets)
+                if pages <= 1:
+                    small.add(key)
+            new.small = frozenset(small)
+            if self.wanted.memories:
+                self._memories(new, lister, now)
+        self._folders(new, walk=True)
+        return new
+
+    def _resolve(self, new: Library, lister: Lister, kinds: set[str]) -> None:
+        """Names → ids for the configured albums, people and tags of the given kinds."""
+        wanted = {(k, v) for k, v in self.wanted.named if k in kinds}
+        client = lister.client
+        if any(k == "album" for k, _ in wanted):
+            albums = client.albums()
+            new.stamps = album_stamps(albums)
+            for key in (k for k in wanted if k[0] == "album"):
+                new.ids[key] = resolve_album(albums, key[1])
+        for kind, fetch, resolve in (
+            ("person", client.people, resolve_person),
+            ("tag", client.tags, resolve_tag),
+        ):
+            if any(k == kind for k, _ in wanted):
+                rows = fetch()
+                for key in (k for k in wanted if k[0] == kind):
+                    new.ids[key] = resolve(rows, key[1])
+        for key in sorted(k for k in wanted if new.ids.get(k) is None):
+            log.warning("Immich has no %s named %r; it counts as empty", *key)
+
+    def _memories(self, new: Library, lister: Lister, now: datetime) -> None:
+        local = now.astimezone(self.tz)
+        before = self.lib.members.get(MEMORIES, frozenset())
+        self._put(new, MEMORIES, lister.memories(local))
+        if local.date() != self.lib.memories_day:
+            new.expired = before - new.members[MEMORIES]
+        new.memories_day = local.date()
+
+    def _folders(self, new: Library, walk: bool) -> None:
+        for path in sorted(self.wanted.folders):
+            found = folder_assets(path)
+            if not found and walk:  # once per walk, not every poll
+                log.warning("folder source %s holds no pictures (or cannot be read)", path)
+            self._put(new, ("folder", path), found)
+
+    @staticmethod
+    def _put(new: Library, key: Key, assets: list[Asset]) -> None:
+        new.members[key] = frozenset(a.id for a in assets)
+        for a in assets:
+            new.assets[a.id] = a
+            new.watermark = max(new.watermark, a.updated)
+
+    # -- delta poll ------------------------------------------------------------------------
+
+    def _delta(self, now: datetime) -> Library:
+        old = self.lib
+        new = dataclasses.replace(old, assets=dict(old.assets), members=dict(old.members))
+        new.ids = dict(old.ids)
+        lister = self.lister
+        if lister is not None and self.wanted.immich:
+            self._changes(new, lister)
+            if "album" in self.wanted.kinds():
+                self._albums(new, lister)
+            self._small_sets(new, lister)
+            if self.wanted.memories and now.astimezone(self.tz).date() != old.memories_day:
+                self._memories(new, lister, now)
+        self._folders(new, walk=False)
+        return new
+
+    def _small_sets(self, new: Library, lister: Lister) -> None:
+        """Re-list the people and tags that fit one page; one that outgrew it waits for walks."""
+        small = set(new.small)
+        for key in sorted(k for k in new.small if k[0] != "album"):
+            assets, pages = lister.members(*key)
+            self._put(new, key, assets)
+            if pages > 1:
+                small.discard(key)
+        new.small = frozenset(small)
+
+    def _changes(self, new: Library, lister: Lister) -> None:
+        """Apply every photo changed since the watermark."""
+        changed = lister.changed_since(new.watermark + 0.001)
+        favorites = set(new.members.get(FAVORITES, frozenset()))
+        for a in changed:
+            new.watermark = max(new.watermark, a.updated)
+            if a.id in new.assets or a.favorite:
+                new.assets[a.id] = a
+            if self.wanted.favorites:
+                if a.favorite:
+                    favorites.add(a.id)
+                else:
+                    favorites.discard(a.id)
+        if self.wanted.favorites:
+            new.members[FAVORITES] = frozenset(favorites)
+
+    def _albums(self, new: Library, lister: Lister) -> None:
+        """Re-list the albums whose stamp moved (or whose name now points elsewhere)."""
+        albums = lister.client.albums()
+        stamps = album_stamps(albums)
+        small = set(new.small)
+        for key in sorted(k for k in self.wanted.named if k[0] == "album"):
+            album_id = resolve_album(albums, key[1])
+            before = new.ids.get(key)
+            new.ids[key] = album_id
+            if album_id is None:
+                continue
+            fresh = album_id != before or ("album", album_id) not in new.members
+            if fresh or stamps.get(album_id) != new.stamps.get(album_id):
+                assets, pages = lister.members("album", album_id)
+                self._put(new, ("album", album_id), assets)
+                small.discard(("album", album_id))
+                if pages <= 1:
+                    small.add(("album", album_id))
+        new.stamps = stamps
+        new.small = frozenset(small)

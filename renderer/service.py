@@ -1,0 +1,216 @@
+"""The renderer service: wires config, cache, MQTT membership, upstream and HTTP together.
+
+Does I/O. `Service.start()` loads the disk cache, starts the render workers, connects to MQTT
+and listens; `Service.stop()` stops listening, lets requests in flight finish, and closes MQTT
+and the workers. `run()` does both around SIGTERM/SIGINT for `python -m renderer`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from aiohttp import web
+
+from bridge.config import Config, FrameConfig, ImageProfile
+from renderer.app import build_app
+from renderer.bmp import FORMATS
+from renderer.cache import DiskCache
+from renderer.ids import parse_picture_id
+from renderer.membership import Membership
+from renderer.metrics import Metrics
+from renderer.pipeline import Job, Pipeline, Prerenderer, RenderPool
+from renderer.roster import Roster
+from renderer.upstream import Upstream
+
+log = logging.getLogger(__name__)
+
+# How long /healthz trusts its last Immich ping, and how long a ping may take.
+HEALTH_TTL = 5.0
+HEALTH_TIMEOUT = 3.0
+# Requests in flight at SIGTERM get this long to finish.
+SHUTDOWN_GRACE = 10.0
+
+
+class Service:
+    """One renderer: everything `python -m renderer` runs, startable in-process for tests."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        rc = config.renderer
+        self.metrics = Metrics()
+        self.roster = Roster(f.id for f in config.frames)
+        self.cache = DiskCache(rc.cache_dir, rc.cache_max_mb << 20)
+        self.upstream = Upstream(config.immich, rc.upstream_timeout, rc.max_upstream_mb << 20)
+        self.pipeline = Pipeline(
+            self.cache, self.upstream, RenderPool(rc.workers), self.metrics, rc.upstream_timeout
+        )
+        self.prerenderer = Prerenderer(self.pipeline, self.metrics, rc.workers)
+        self.membership = Membership(
+            config.mqtt, rc.mqtt_password, self.roster, self._on_added, self.metrics
+        )
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._immich_ok: tuple[float, bool | None] = (float("-inf"), None)
+        self._immich_check: asyncio.Task[bool | None] | None = None
+        self._format_warned: set[tuple[str, str]] = set()
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        rc = self.config.renderer
+        await asyncio.gather(asyncio.to_thread(self.cache.load), self.pipeline.pool.warm_up())
+        self.prerenderer.start()
+        for frame in self.config.frames:
+            if frame.secret is None:
+                log.warning(
+                    "frame %s has no secret: anyone who can reach the renderer "
+                    "can fetch its pictures",
+                    frame.id,
+                )
+        self.membership.start()
+        self._runner = web.AppRunner(
+            build_app(self), access_log=None, shutdown_timeout=SHUTDOWN_GRACE
+        )
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, rc.host, rc.port, reuse_address=True)
+        await site.start()
+        log.info(
+            "renderer listening on %s (%d workers, cache %s holds %d files)",
+            rc.listen,
+            rc.workers,
+            rc.cache_dir,
+            len(self.cache),
+        )
+
+    async def stop(self) -> None:
+        await self.prerenderer.stop()
+        if self._runner is not None:
+            await self._runner.cleanup()  # stops listening, waits for requests in flight
+            self._runner = None
+        await asyncio.to_thread(self.membership.stop)
+        await asyncio.to_thread(self.pipeline.close)
+        log.info("renderer stopped")
+
+    # -- what the routes need --------------------------------------------------------------
+
+    def profile(self, frame: FrameConfig) -> ImageProfile:
+        """The frame's render profile; the manifest summary's `format` wins over the config's.
+
+        The bridge announces the format to the frame in the summary, so serving that keeps the
+        frame's expectation right even while the two services run different config revisions.
+        """
+        summary = self.roster.summary(frame.id)
+        wanted = summary.format if summary is not None else frame.image.format
+        if wanted == frame.image.format or wanted not in FORMATS:
+            return frame.image
+        if (frame.id, wanted) not in self._format_warned:
+            self._format_warned.add((frame.id, wanted))
+            log.warning(
+                "frame %s: manifest says format %s, config says %s; serving %s",
+                frame.id,
+                wanted,
+                frame.image.format,
+                wanted,
+            )
+        return replace(frame.image, format=wanted)
+
+    def job(
+        self, frame: FrameConfig, picture_id: str, ext: str, version: str | None = None
+    ) -> Job | None:
+        """The render job for a picture of the frame's manifest; None when it is not in it.
+
+        `version` given: a page just announced it, possibly before the summary naming its shard.
+        """
+        assets = parse_picture_id(picture_id)
+        version = version or self.roster.version(frame.id, picture_id)
+        if assets is None or version is None:
+            return None
+        folders = tuple(str(s.value) for s in frame.sources if s.kind == "folder")
+        return Job(frame.id, picture_id, assets, version, ext, self.profile(frame), folders)
+
+    def _on_added(self, frame_id: str, added: Mapping[str, str]) -> None:
+        """MQTT thread: pictures new to a manifest; queue their renders on the event loop."""
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._prerender, frame_id, dict(added))
+
+    def _prerender(self, frame_id: str, added: dict[str, str]) -> None:
+        frame = self.config.frame(frame_id)
+        if frame is None:
+            return
+        jobs = (self.job(frame, pid, "bmp", version) for pid, version in sorted(added.items()))
+        self.prerenderer.submit(j for j in jobs if j is not None)
+
+    def refresh_gauges(self) -> None:
+        self.metrics.set("cache_bytes", self.cache.total_bytes)
+        self.metrics.set("cache_files", len(self.cache))
+        self.metrics.set("cache_evictions_total", self.cache.evictions)
+
+    async def health(self) -> dict[str, Any]:
+        immich = await self._immich_reachable()
+        return {
+            "renderer": "ok",
+            "broker": "connected" if self.membership.connected else "disconnected",
+            "immich": {None: "not configured", True: "reachable", False: "unreachable"}[immich],
+            "frames": {f.id: self.roster.count(f.id) for f in self.config.frames},
+            "cache": {"files": len(self.cache), "bytes": self.cache.total_bytes},
+        }
+
+    async def _immich_reachable(self) -> bool | None:
+        checked_at, value = self._immich_ok
+        if self.config.immich is None:
+            return None
+        if time.monotonic() - checked_at < HEALTH_TTL:
+            return value
+        if self._immich_check is None:  # one ping at a time, however many health checks wait
+            self._immich_check = asyncio.ensure_future(self._ping())
+        try:
+            return await asyncio.shield(self._immich_check)
+        finally:
+            self._immich_check = None
+
+    async def _ping(self) -> bool | None:
+        try:
+            ok = await asyncio.wait_for(asyncio.to_thread(self.upstream.ping), HEALTH_TIMEOUT)
+        except TimeoutError:
+            ok = False
+        self._immich_ok = (time.monotonic(), ok)
+        return ok
+
+
+class StartError(Exception):
+    """The service could not start (e.g. its port is taken); the message says why."""
+
+
+async def serve(config: Config, stop: asyncio.Event) -> None:
+    """Run the service until `stop` is set."""
+    service = Service(config)
+    try:
+        await service.start()
+    except OSError as exc:
+        await service.stop()
+        listen = config.renderer.listen
+        raise StartError(f"cannot listen on {listen}: {exc.strerror or exc}") from None
+    try:
+        await stop.wait()
+    finally:
+        await service.stop()
+
+
+def run(config: Config) -> None:
+    """`python -m renderer`: serve until SIGTERM or SIGINT, then shut down gracefully."""
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(config, stop)
+
+    asyncio.run(main())
