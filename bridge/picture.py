@@ -23,6 +23,10 @@ from renderer.signing import signed_jpeg_url
 URL_TTL = 7 * 24 * 3600
 URL_REFRESH = 24 * 3600
 FIELDS = ("taken", "city", "country", "people", "albums", "description")
+# Every titanoframe message stays within a manifest page's size, whatever Immich holds: the
+# broker refuses oversized packets (broker_config/mosquitto.conf, max_packet_size).
+PAYLOAD_LIMIT = 8192
+MAX_NAMES = 40
 
 
 @dataclass(frozen=True)
@@ -125,14 +129,33 @@ def payload(picture_id: str, url: str | None, metas: Sequence[Mapping[str, Any]]
     first = metas[0] if metas else empty_meta()
     people = list(dict.fromkeys(p for m in metas for p in m.get("people", ())))
     albums = list(dict.fromkeys(a for m in metas for a in m.get("albums", ())))
-    doc = {
-        "id": picture_id,
-        "url": url,
-        "taken": first.get("taken"),
-        "city": first.get("city"),
-        "country": first.get("country"),
-        "people": people,
-        "albums": albums,
-        "description": first.get("description") or "",
-    }
-    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+    description = str(first.get("description") or "")
+    people, albums = people[:MAX_NAMES], albums[:MAX_NAMES]
+
+    def encode() -> bytes:
+        doc = {
+            "id": picture_id,
+            "url": url,
+            "taken": first.get("taken"),
+            "city": first.get("city"),
+            "country": first.get("country"),
+            "people": people,
+            "albums": albums,
+            "description": description,
+        }
+        return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+
+    data = encode()
+    if len(data) > PAYLOAD_LIMIT:
+        # A long description is what can overflow; cut it by the bytes it is over, with a mark.
+        text = description.encode()
+        keep = max(0, len(text) - (len(data) - PAYLOAD_LIMIT) - 8)
+        description = text[:keep].decode(errors="ignore") + "…"
+        data = encode()
+    while len(data) > PAYLOAD_LIMIT and (people or albums):
+        if len(people) >= len(albums):
+            people = people[:-1]
+        else:
+            albums = albums[:-1]
+        data = encode()
+    return data

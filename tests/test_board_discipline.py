@@ -16,6 +16,7 @@ never copied to the board).
   modules only in frame/hw.py; no os.path & co.; none of the Python features the board's
   interpreter lacks that the compiler would not catch.
 - Size: every module small enough to compile on the board's ~150 KB heap.
+- The simulator (CPython only) type-checks with the project's strict mypy configuration.
 """
 
 from __future__ import annotations
@@ -89,7 +90,14 @@ def titano_definition() -> str:
     return (folder / "pyportal_titano" / "__init__.pyi").read_text()
 
 
-def board_modules() -> set[str]:
+def app_modules() -> set[str]:
+    """The app's own top-level packages and modules, found beside code.py on CIRCUITPY."""
+    names = {p.stem for p in APP.glob("*.py")}
+    names |= {p.name for p in APP.iterdir() if (p / "__init__.py").is_file()}
+    return names - {"sim"}  # the simulator stays on the computer
+
+
+def firmware_modules() -> set[str]:
     """What the Titano's firmware has, from the board definition's docstring."""
     doc = titano_definition().split('"""')[1]
     names: set[str] = set()
@@ -97,8 +105,13 @@ def board_modules() -> set[str]:
         for label in ("Included modules:", "Frozen libraries:"):
             if label in line:
                 names.update(n.strip().split(" ")[0] for n in line.split(label)[1].split(","))
+    return names | CORE
+
+
+def board_modules() -> set[str]:
+    """What the board can import: its firmware, what lib/ ships, and the app itself."""
     shipped = {p.stem for p in (APP / "lib").glob("*")} if (APP / "lib").is_dir() else set()
-    return names | CORE | SHIPPED | shipped
+    return firmware_modules() | SHIPPED | shipped | app_modules()
 
 
 # -- the AST check
@@ -276,6 +289,7 @@ def test_board_files_use_only_what_the_board_has() -> None:
         ("a = []\nb = {*a, 1}\n", "frame/x.py", "*unpacking"),
         ("a = {}\nb = {**a}\n", "frame/x.py", "{**mapping}"),
         ("class A(metaclass=type):\n    pass\n", "frame/x.py", "class keywords"),
+        ("from sim.device import SimDevice\n", "code.py", "neither in the Titano's firmware"),
     ],
 )
 def test_the_check_catches(source: str, rel: str, issue: str) -> None:
@@ -295,6 +309,7 @@ def test_the_check_catches(source: str, rel: str, issue: str) -> None:
         ("import adafruit_minimqtt.adafruit_minimqtt as MQTT\nimport adafruit_requests\n", "a.py"),
         ("import os, gc, json, binascii, struct, random, zlib\nos.listdir('/')\n", "frame/x.py"),
         ("from . import manifest\nfrom .store import Store\n", "frame/x.py"),
+        ("from frame.app import run\nfrom frame.hw import Board\n", "code.py"),
         ("x = 1\nf'{x:02x} {x!r}'\n", "frame/x.py"),
         ("a, *b = [1, 2]\n", "frame/x.py"),
     ],
@@ -351,6 +366,17 @@ def test_board_files_type_check_against_the_titano(tmp_path: Path) -> None:
         [sys.executable, "-m", "mypy", "--config-file", str(config), "--cache-dir",
          str(tmp_path / "cache"), *files],
         cwd=APP, env=env, capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_simulator_type_checks(tmp_path: Path) -> None:
+    """titano_app/sim never goes to the board, but it runs the board's code: mypy, with the
+    project's (strict) configuration, over it and the frame modules it imports."""
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--explicit-package-bases", "--cache-dir",
+         str(tmp_path / "cache"), "titano_app/sim"],
+        cwd=ROOT, capture_output=True, text=True, timeout=240,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import binascii
+import contextlib
 import json
 import random
 import tracemalloc
@@ -13,6 +14,7 @@ import pytest
 from bridge import manifest as bridge_manifest
 from titano_app.frame import manifest
 from titano_app.frame.manifest import ADD, EMPTY, REMOVE, REPLACE, ManifestError
+from titano_app.frame.store import _id_order
 from titano_app.frame.summary import parse_summary, rev_of
 
 URL = "http://192.168.1.10:8080/v1/frames/kitchen/pictures/"
@@ -294,3 +296,33 @@ def test_diffing_a_full_page_uses_constant_memory() -> None:
     assert ops > 100  # adds, removes and keeps were all walked
     assert big_peak < 4096  # a list of the page's lines alone takes ~15 KB
     assert big_peak < small_peak + 1024
+
+
+def test_card_listing_is_put_in_id_order_in_place() -> None:
+    """The store sorts a folder's file names without a key list; pairs `a+b` come after `a`."""
+    rng = random.Random(7)
+    for _ in range(200):
+        names = []
+        for pid in ids(rng, rng.randint(0, 6)):
+            names += [f"{pid}.{version(rng)}.bmp" for _ in range(rng.randint(0, 2))]
+            names += [
+                f"{pid}+{ids(rng, 1)[0]}.{version(rng)}.bmp" for _ in range(rng.randint(0, 2))
+            ]
+        rng.shuffle(names)
+        got = list(names)
+        _id_order(got)
+        assert got == sorted(names, key=lambda n: (n[:-13], n))
+
+
+def test_summary_shards_are_read_in_place_and_damage_is_only_ever_bad_manifest() -> None:
+    rng = random.Random(8)
+    pictures = {pid: version(rng) for pid in ids(rng, 3000)}  # width 2: 256 shards
+    built = bridge_manifest.build(pictures, None, URL, "bmp8", 1763884800)
+    summary = parse_summary(built.summary)
+    assert len(summary.digests) == 256 * 8  # 2 KB, not a dict of 256 strings
+    assert all(summary.digest(s) == d for s, d in built.digests.items())
+    for _ in range(3000):
+        damaged = bytearray(built.summary)
+        damaged[rng.randrange(len(damaged))] = rng.randrange(256)
+        with contextlib.suppress(ManifestError):
+            parse_summary(bytes(damaged))

@@ -32,6 +32,17 @@ from tests.fakes.immich_rows import ApiKey
 from tests.fakes.immich_search import SearchCache
 from tests.openapi import spec
 
+# How Immich words each status the fault switches can inject.
+_FAULT_MESSAGES = {
+    400: "Bad Request",
+    401: "Invalid API key",
+    403: "Missing required permission: asset.read",
+    404: "Not Found",
+    500: "Internal server error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+}
+
 GARBAGE = b'{"assets": {"items": [{"id": '
 _ROUTES = {(r.method, r.template): r for r in ROUTES}
 
@@ -174,7 +185,9 @@ class Handler(BaseHTTPRequestHandler):
                 return
         status_fault = next((f for f in faults if f.kind == "status"), None)
         if status_fault is not None:
-            reply = error_reply(status_fault.status, "Internal server error")
+            reply = error_reply(
+                status_fault.status, _FAULT_MESSAGES.get(status_fault.status, "Error")
+            )
         else:
             reply = self._answer(state, req, raw)
         if "garbage" in kinds:

@@ -43,8 +43,21 @@ def _picture(name: str) -> bool:
     return (len(name) == 49 or len(name) == 86) and name[-13] == "." and name.endswith(".bmp")
 
 
-def _id_key(name: str) -> str:
-    return name[:-13]  # sort by picture id: "a" < "a+b", unlike the file names
+def _id_order(names: list[str]) -> None:
+    """Sort file names by picture id, in place and without a key list (a key per name would
+    double the listing's memory). Plain sorting is id order except that a pair's file
+    "a+b.<v>.bmp" sorts before "a.<v>.bmp" while its id sorts after "a": move such singles up.
+    """
+    names.sort()
+    for j in range(len(names)):
+        name = names[j]
+        if len(name) != 49:
+            continue
+        k = j
+        while k > 0 and len(names[k - 1]) == 86 and names[k - 1][:36] == name[:36]:
+            k -= 1
+        if k < j:
+            names.insert(k, names.pop(j))
 
 
 def _split(name: str) -> tuple[str, str]:
@@ -104,8 +117,10 @@ class Store:
         return self._counts
 
     def _names(self, folder: int) -> list[str]:
-        names = [n for n in files.listdir(f"{self._pics}/{folder:02x}") if _picture(n)]
-        names.sort(key=_id_key)
+        names = files.listdir(f"{self._pics}/{folder:02x}")
+        for other in [n for n in names if not _picture(n)]:  # rare: no copy of the listing
+            names.remove(other)
+        _id_order(names)
         return names
 
     def nth(self, index: int) -> tuple[str, str] | None:

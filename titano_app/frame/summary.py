@@ -1,8 +1,12 @@
 """The manifest summary: which pages (shards) exist, their digests, where pictures come from.
 
 Pure: payload in, a checked `Summary` out, or ManifestError (event code `bad_manifest`) saying
-which key is wrong. Wire format in docs/protocol.md §2. Parsing the largest summary (256 shards,
-8 KB) costs about 30 KB of heap on the board; the `Summary` keeps only the shards dict.
+which key is wrong. Wire format in docs/protocol.md §2.
+
+Memory: the `shards` object (up to 256 entries) is read in place, one entry at a time, into one
+bytes value of 8 characters per shard; only the few other keys go through `json.loads`. Parsing
+all of it with `json.loads` costs ~30 KB of the board's heap (~34 KB on CPython, kept as long as
+the summary is), growing with the manifest's width; this way the largest summary costs 2 KB.
 """
 
 import binascii
@@ -10,31 +14,27 @@ import json
 
 from .manifest import EMPTY, FORMATS, HEX, ManifestError, as_bytes, is_hex8, shard_names
 
-try:  # noqa: SIM105 -- the board has no contextlib
+try:
     from collections.abc import Iterator
+    from typing import Any
 except ImportError:  # the board has no collections.abc; it never evaluates annotations
     pass
 
 SUMMARY_LIMIT = 8192
+_EMPTY = EMPTY.encode()
+_HEX = HEX.encode()
 
 
 class Summary:
-    """A checked summary. `shards` maps each non-empty shard to its page digest."""
+    """A checked summary. `digests` holds 8 characters per shard of the width, EMPTY if unlisted."""
 
     def __init__(
-        self,
-        rev: str,
-        count: int,
-        width: int,
-        shards: dict[str, str],
-        url: str,
-        fmt: str,
-        generated: int,
+        self, rev: str, count: int, width: int, digests: bytes, url: str, fmt: str, generated: int
     ) -> None:
         self.rev = rev
         self.count = count
         self.width = width
-        self.shards = shards
+        self.digests = digests
         self.url = url
         self.format = fmt
         self.generated = generated
@@ -42,7 +42,8 @@ class Summary:
 
     def digest(self, shard: str) -> str:
         """The digest of a shard's page; EMPTY for a shard the summary does not list."""
-        return self.shards.get(shard, EMPTY)
+        at = _slot(shard) * 8
+        return self.digests[at : at + 8].decode()
 
     def shard_names(self) -> Iterator[str]:
         """Every shard of this width, listed or not: an unlisted one must hold no pictures."""
@@ -50,6 +51,10 @@ class Summary:
 
     def picture_url(self, picture_id: str) -> str:
         return self.url + picture_id + ".bmp"
+
+
+def _slot(shard: str) -> int:
+    return 0 if shard == "all" else int(shard, 16)
 
 
 def _need(doc: dict[str, object], key: str, ok: bool, what: str) -> None:
@@ -62,15 +67,75 @@ def _is_int(value: object, low: int, high: int) -> bool:
     return type(value) is int and low <= value <= high  # type() rules out True and False
 
 
-def _check_shards(doc: dict[str, object], width: int) -> None:
-    shards = doc.get("shards")
-    if not isinstance(shards, dict):
-        raise ManifestError("summary shards: not an object")
-    for shard, digest in shards.items():
-        good = shard == "all" if width == 0 else len(shard) == width and not shard.strip(HEX)
-        if not good or not is_hex8(digest):
+def _skip(data: bytes, at: int) -> int:
+    """The index of the first byte at or after `at` that is not JSON white space."""
+    # a tuple of ints: the board's bytes may not support `int in bytes`
+    while at < len(data) and data[at] in (32, 9, 10, 13):
+        at += 1
+    return at
+
+
+def shards_span(data: bytes) -> tuple[int, int]:
+    """Where the `shards` object is: (index of its "{", index after its "}"), or (-1, -1).
+
+    The bridge writes compact JSON; an object holding only hex strings has no "}" inside.
+    """
+    key = data.find(b'"shards"')
+    while key >= 0:  # a value "shards" is followed by "," or "}", the key by ":"
+        at = _skip(data, key + 8)
+        if data[at : at + 1] == b":":
+            break
+        key = data.find(b'"shards"', at)
+    if key < 0:
+        return -1, -1
+    at = _skip(data, at + 1)
+    end = data.find(b"}", at)
+    if data[at : at + 1] != b"{" or end < 0:
+        return -1, -1
+    return at, end + 1
+
+
+def _string(data: bytes, at: int, end: int) -> tuple[bytes, int]:
+    """The JSON string (no escapes: shard names and digests have none) at `at`, and after it."""
+    at = _skip(data, at)
+    close = data.find(b'"', at + 1, end)
+    if data[at : at + 1] != b'"' or close < 0:
+        raise ManifestError("summary shards: not an object of strings")
+    return data[at + 1 : close], close + 1
+
+
+def _entry_ok(shard: bytes, digest: bytes, width: int) -> bool:
+    if len(digest) != 8 or digest.strip(_HEX):
+        return False
+    if width:
+        return len(shard) == width and not shard.strip(_HEX)
+    return shard == b"all"
+
+
+def read_digests(data: bytes, start: int, end: int, width: int) -> bytes:
+    """The digests of the shards object data[start:end], one 8-byte slot per shard."""
+    slots = bytearray(_EMPTY * (1 << (4 * width)))
+    at = _skip(data, start + 1)
+    while at < end - 1:  # each turn: one "<shard>": "<digest>" and the "," or "}" after it
+        shard, at = _string(data, at, end)
+        at = _skip(data, at)
+        if data[at : at + 1] != b":":
+            raise ManifestError("summary shards: not an object of strings")
+        digest, at = _string(data, at + 1, end)
+        if not _entry_ok(shard, digest, width):
             bad = repr(shard)[:12] + ": " + repr(digest)[:12]
             raise ManifestError(f"summary shards: {bad} in a manifest of width {width}")
+        slot = 8 * (int(shard.decode(), 16) if width else 0)
+        for i in range(8):  # not a slice assignment: optional on the board
+            slots[slot + i] = digest[i]
+        at = _skip(data, at)
+        if data[at : at + 1] == b",":
+            at = _skip(data, at + 1)
+            if at == end - 1:
+                raise ManifestError("summary shards: a comma before the closing brace")
+        elif at != end - 1:
+            raise ManifestError("summary shards: not an object of strings")
+    return bytes(slots)
 
 
 def rev_of(shards: dict[str, str]) -> str:
@@ -81,29 +146,49 @@ def rev_of(shards: dict[str, str]) -> str:
     return "%08x" % (crc & 0xFFFFFFFF)
 
 
-def parse_summary(payload: bytes | bytearray | memoryview | str) -> Summary:
-    """Parse and check a summary; raises ManifestError and nothing else."""
-    if len(payload) > SUMMARY_LIMIT:
-        raise ManifestError(f"summary is {len(payload)} bytes (limit {SUMMARY_LIMIT})")
+def _rev_of_digests(digests: bytes, width: int) -> str:
+    crc = 0
+    for shard in shard_names(width):
+        at = _slot(shard) * 8
+        digest = digests[at : at + 8]
+        if digest != _EMPTY:
+            crc = binascii.crc32(shard.encode() + b":" + digest + b"\n", crc)
+    return "%08x" % (crc & 0xFFFFFFFF)
+
+
+def _load(data: bytes, start: int, end: int) -> dict[str, Any]:
+    # everything but the shards object: a few hundred bytes through json.loads
+    rest = data if start < 0 else data[:start] + b"{}" + data[end:]
     try:
-        doc = json.loads(as_bytes(payload).decode())
+        doc = json.loads(rest.decode())
     except ValueError as e:  # bad UTF-8 is a ValueError too
         raise ManifestError(f"summary is not JSON ({e})") from None
     if not isinstance(doc, dict):
         raise ManifestError("summary is not a JSON object")
+    return doc
+
+
+def parse_summary(payload: bytes | bytearray | memoryview | str) -> Summary:
+    """Parse and check a summary; raises ManifestError and nothing else."""
+    if len(payload) > SUMMARY_LIMIT:
+        raise ManifestError(f"summary is {len(payload)} bytes (limit {SUMMARY_LIMIT})")
+    data = as_bytes(payload)
+    start, end = shards_span(data)
+    doc = _load(data, start, end)
     _need(doc, "v", _is_int(doc.get("v"), 1, 1), "1, the version this frame reads")
     _need(doc, "rev", is_hex8(doc.get("rev")), "8 hex digits")
     _need(doc, "count", _is_int(doc.get("count"), 0, 10**6), "a picture count")
     _need(doc, "width", _is_int(doc.get("width"), 0, 2), "0, 1 or 2")
-    _check_shards(doc, doc["width"])
+    if start < 0 or doc.get("shards") != {}:  # {} is what stands in for the object read here
+        raise ManifestError("summary shards: not an object")
+    width = doc["width"]
+    digests = read_digests(data, start, end, width)
     url = doc.get("url", "")
     web = isinstance(url, str) and (url.startswith("http://") or url.startswith("https://"))
     _need(doc, "url", web and url.endswith("/") and len(url) < 512, "an http(s) URL ending in /")
     _need(doc, "format", doc.get("format") in FORMATS, "bmp8 or bmp16")
     _need(doc, "generated", _is_int(doc.get("generated"), 0, 2**40), "a unix time")
     rev = doc["rev"]
-    if rev_of(doc["shards"]) != rev:
+    if _rev_of_digests(digests, width) != rev:
         raise ManifestError(f"summary rev {rev} does not match its shards")
-    return Summary(
-        rev, doc["count"], doc["width"], doc["shards"], url, doc["format"], doc["generated"]
-    )
+    return Summary(rev, doc["count"], width, digests, url, doc["format"], doc["generated"])

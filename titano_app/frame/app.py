@@ -1,0 +1,298 @@
+"""The frame app: boot, then `tick(now_ms)` over and over. Does I/O through the device, the
+card store, the MQTT link and the fetcher; all of it runs unchanged under the simulator.
+
+Boot shows a picture from the card before the network is even tried. Each tick: feed the
+watchdog, service MQTT (reconnecting with back-off), act on messages and touches, follow the
+light sensor, advance the slideshow when due, take one step of the sync round, publish the
+state when due. Errors are reported as events and never stop the show.
+"""
+
+import gc
+import time
+
+from . import VERSION, commands, state
+from . import settings as settings_mod
+from .config import Config
+from .errors import FrameError
+from .fetch import Fetcher
+from .level import AutoLevel, touch_action
+from .link import MAX_MESSAGE, Link, LinkError
+from .manifest import ManifestError
+from .show import Show
+from .store import Store
+from .summary import Summary, parse_summary
+from .sync import Round
+
+try:  # the board has no contextlib, hence no suppress()
+    from collections.abc import Callable, Iterator
+
+    from .device import Device
+except ImportError:  # the board has no collections.abc; it never evaluates annotations
+    pass
+
+RETRY_MS = 60000  # an incomplete sync round is tried again this long after it ended
+LIGHT_MS = 1000
+SERVICE_MS = 250  # MQTT service between download chunks
+
+
+def monotonic_ms() -> int:
+    return time.monotonic_ns() // 1000000
+
+
+class App:
+    def __init__(self, device: Device, clock: Callable[[], int] | None = None) -> None:
+        self.device = device
+        self.clock = clock or monotonic_ms
+        config = Config(device.getenv)
+        self.topics = config.topics
+        self.store = Store(device.mount(), device.statvfs)
+        self.store.boot()
+        self.settings = self.store.load_settings()
+        self.show = Show(device, self.store)
+        self.pacer = state.Pacer()
+        self.auto = AutoLevel()
+        self.boot_ms = self.clock()
+        self.summary: Summary | None = None
+        self.round: Round | None = None
+        self.steps: Iterator[None] | None = None
+        self.retry_ms = -1
+        self.live: dict[str, object] = {"sync": "offline", "version": VERSION, "pending": 0}
+        self._light_ms = -LIGHT_MS
+        self._serviced_ms = 0
+        pool, ctx, secret = device.pool, device.ssl_context, config.secret
+        self.link = Link(self.topics, config.host, config.port, secret, pool, ctx, device.feed)
+        self.fetcher = Fetcher(pool, ctx, secret)
+        self._backlight()
+        self._first_picture(self.boot_ms)  # from the card, before the network is tried
+        device.connect_wifi()
+
+    # -- the loop
+
+    def tick(self, now: int) -> None:
+        self.device.feed()
+        self._network(now)
+        while self.link.rejected:
+            self._oversized(*self.link.rejected.pop(0))
+        while self.link.inbox:
+            topic, payload = self.link.inbox.pop(0)
+            self._message(topic, payload, now)
+        x = self.device.touch()
+        if x is not None:
+            self._touch(touch_action(x), now)
+        if now - self._light_ms >= LIGHT_MS:
+            self._light(now)
+        s = self.settings
+        if s["display"] and not s["paused"] and now >= self.show.due_ms:
+            self._advance("next", now)
+        self._sync_step(now)
+        if self.pacer.due(now) and self.link.connected:
+            self._publish_state(now)
+
+    def _network(self, now: int) -> None:
+        was = self.link.connected
+        if not was and now >= self.link._retry_at:
+            self.device.connect_wifi()
+        up = self.link.poll(now)
+        if up != was:
+            self.device.offline(not up)
+            self.live["sync"] = "idle" if up else "offline"
+            self.pacer.changed()
+            if not up:
+                self._drop_round()
+
+    # -- messages, commands, touches
+
+    def _message(self, topic: str, payload: bytes, now: int) -> None:
+        if topic == self.topics.manifest:
+            if not payload:
+                return
+            try:
+                summary = parse_summary(payload)
+            except ManifestError as e:
+                self.report(e)
+                return
+            self._start_round(summary, now)
+            return
+        name = self.topics.command_of(topic)
+        # An empty payload is how a retained command gets cleared (the bridge does it): it
+        # arrives live like any message, and must not run the command a second time.
+        if name is not None and payload:
+            self.command(name, payload, now)
+
+    def _oversized(self, topic: str, size: int) -> None:
+        # dropped unread by the link: say so, change nothing
+        what = f"is {size} bytes (limit {MAX_MESSAGE})"
+        name = self.topics.command_of(topic)
+        if topic == self.topics.manifest:
+            self.report(ManifestError("summary " + what))
+        elif name is not None:
+            self.report(commands.CommandError(f"{name}: payload {what}"))
+
+    def command(self, name: str, payload: bytes | str, now: int) -> None:
+        try:
+            action, value = commands.parse(name, payload)
+        except FrameError as e:
+            self.report(e)
+            return
+        if action in settings_mod.COMMANDS:
+            if settings_mod.apply(self.settings, action, value):
+                self._settings_changed(action, now)
+        elif action in ("next", "previous"):
+            self._advance(action, now)
+        elif action == "show":
+            interval = int(self.settings["interval"])  # type: ignore[call-overload]
+            if self.show.show_id(str(value), now, interval):
+                self._shown(now)
+            else:
+                self.report(commands.CommandError(f"show: {value} is not on the card"))
+        else:
+            self.store.record.reset(self.summary.width if self.summary else 0)
+            self.link.refresh_summary(now)
+
+    def _settings_changed(self, action: str, now: int) -> None:
+        try:
+            self.store.save_settings(self.settings)
+        except FrameError as e:
+            self.report(e)
+        if action == "interval":
+            self.show.due_ms = now + int(self.settings["interval"]) * 1000  # type: ignore[call-overload]
+        self._backlight()
+        self.pacer.changed()
+
+    def _touch(self, action: str, now: int) -> None:
+        self._event(state.touch_event(action), now)
+        if action == "pause":
+            self.command("pause", "OFF" if self.settings["paused"] else "ON", now)
+        else:
+            self._advance(action, now)
+
+    # -- screen
+
+    def _backlight(self) -> None:
+        s = self.settings
+        self.device.backlight(int(s["brightness"]) / 100 if s["display"] else 0.0)  # type: ignore[call-overload]
+
+    def _light(self, now: int) -> None:
+        self._light_ms = now
+        reading = self.device.light()
+        self.live["light"] = reading
+        level = self.auto.update(reading)
+        if self.settings["auto_brightness"] and level is not None:
+            self.settings["brightness"] = level
+            self._backlight()
+            self.pacer.changed()
+
+    def _first_picture(self, now: int) -> None:
+        if self.store.count() and self.settings["display"]:
+            self._advance("next", now)
+
+    def _advance(self, direction: str, now: int) -> None:
+        interval = int(self.settings["interval"])  # type: ignore[call-overload]
+        if self.show.step(direction, now, interval) is not None:
+            self._shown(now)
+
+    def _shown(self, now: int) -> None:
+        picture = self.show.picture
+        self.live["picture"] = picture
+        self.live["shown_at"] = self.device.unix_time()
+        if picture is not None:
+            self._event(state.shown_event(picture), now)
+        self.pacer.changed()
+
+    # -- sync
+
+    def _start_round(self, summary: Summary, now: int) -> None:
+        self._drop_round()
+        self.summary = summary
+        feed = self._between
+        self.round = Round(
+            summary, self.store, self.link, self.fetcher, self.report, feed, self.clock
+        )
+        self.steps = self.round.steps()
+        self.live["sync"] = "syncing"
+        self.live["rev"] = summary.rev
+        self.pacer.changed()
+
+    def _drop_round(self) -> None:
+        if self.steps is not None:
+            self.steps = None
+            self.round = None
+            self.retry_ms = self.clock() + 1000
+
+    def _between(self) -> None:
+        # each chunk: feed the watchdog; every SERVICE_MS: keep MQTT alive, take commands in
+        self.device.feed()
+        now = self.clock()
+        if now - self._serviced_ms >= SERVICE_MS:
+            self._serviced_ms = now
+            self.link.poll(now)
+
+    def _sync_step(self, now: int) -> None:
+        if self.steps is None:
+            if self.summary is not None and 0 <= self.retry_ms <= now and self.link.connected:
+                self._start_round(self.summary, now)
+            return
+        rnd = self.round
+        assert rnd is not None
+        try:
+            next(self.steps)
+        except StopIteration:
+            self._round_done(rnd, now)
+        except LinkError:
+            self._drop_round()
+        except FrameError as e:
+            self.report(e)
+            self._drop_round()
+        if rnd.changed:
+            rnd.changed = False
+            self._card_changed(now)
+
+    def _card_changed(self, now: int) -> None:
+        self.show.resize()
+        self.live["count"] = self.store.count()
+        if self.show.picture is None and self.settings["display"]:
+            self._advance("next", now)
+        self.pacer.changed()
+
+    def _round_done(self, rnd: Round, now: int) -> None:
+        self.steps = None
+        self.round = None
+        self.retry_ms = now + RETRY_MS if rnd.failed else -1
+        self.live["pending"] = rnd.pending
+        self.live["sync"] = "error" if rnd.failed else "idle"
+        if not rnd.failed:
+            self.live["error"] = None
+            self.live["synced_at"] = self.device.unix_time()
+        self._event(state.synced_event(rnd.added, rnd.removed), now)
+        self.pacer.changed()
+
+    # -- publishing
+
+    def report(self, error: FrameError) -> None:
+        self.live["error"] = error.code
+        self._event(state.error_event(error.code, error.detail), self.clock())
+        self.pacer.changed()
+
+    def _event(self, payload: str, now: int) -> None:
+        self.link.publish(self.topics.event, payload, False, now)
+
+    def _publish_state(self, now: int) -> None:
+        live = self.live
+        live["count"] = self.store.count()
+        live["uptime"] = (now - self.boot_ms) // 1000
+        live["rssi"] = self.device.rssi()
+        live["mem_free"] = self.device.mem_free()
+        try:
+            live["sd_free_mb"] = self.store.free_bytes() >> 20
+        except FrameError:
+            live["sd_free_mb"] = None
+        if self.link.publish(self.topics.state, state.state_json(self.settings, live), True, now):
+            self.pacer.sent(now)
+
+
+def run(device: Device) -> None:
+    """The frame's main loop (code.py calls this); never returns."""
+    app = App(device)
+    while True:
+        app.tick(monotonic_ms())
+        gc.collect()

@@ -1,0 +1,32 @@
+"""The frame's settings.toml values (FRAME_ID, FRAME_SECRET, MQTT_HOST, MQTT_PORT, MQTT_BASE),
+checked. Pure: values come in through `getenv`; a bad one is a ValueError naming key and value.
+"""
+
+from .topics import Topics
+
+try:  # noqa: SIM105 -- the board has no contextlib
+    from collections.abc import Callable
+except ImportError:  # the board has no collections.abc; it never evaluates annotations
+    pass
+
+
+def setting(getenv: Callable[[str], str | None], name: str, default: str | None = None) -> str:
+    value = getenv(name)
+    if value is None or value == "":
+        if default is None:
+            raise ValueError(f"settings.toml: {name} is missing")
+        return default
+    return value
+
+
+class Config:
+    def __init__(self, getenv: Callable[[str], str | None]) -> None:
+        self.secret = setting(getenv, "FRAME_SECRET")
+        self.host = setting(getenv, "MQTT_HOST")
+        port = setting(getenv, "MQTT_PORT", "1883")
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("settings.toml: MQTT_PORT " + repr(port) + " is not a port number")
+        self.port = int(port)
+        self.topics = Topics(
+            setting(getenv, "FRAME_ID"), setting(getenv, "MQTT_BASE", "titanoframe")
+        )
