@@ -10,7 +10,6 @@ with a reachable Docker engine, the same config runs in `eclipse-mosquitto:2` vi
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import signal
 import socket
@@ -19,6 +18,8 @@ import time
 from pathlib import Path
 
 from bridge import brokerauth
+from titano_app.sim import broker as sim_broker
+from titano_app.sim.broker import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "broker_config" / "mosquitto.conf"
@@ -33,45 +34,14 @@ USERS = {
     "hall": "hall-pw-c4d8",
 }
 
-_OVERRIDDEN = (
-    "listener",
-    "persistence_location",
-    "password_file",
-    "acl_file",
-    "log_dest",
-    "user",
-)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 def test_config_text(port: int, workdir: Path, container: bool = False) -> str:
     """broker_config/mosquitto.conf with only the machine-specific lines replaced."""
-    kept = []
-    for line in CONFIG.read_text().splitlines():
-        key = line.split(maxsplit=1)[0] if line.strip() else ""
-        if key in _OVERRIDDEN or re.match(r"#?\s*(cafile|certfile|keyfile)\b", line):
-            continue
-        kept.append(line)
-    where = "/mosquitto/config" if container else str(workdir)
-    data = "/mosquitto/data/" if container else f"{workdir}/data/"
-    address = "" if container else " 127.0.0.1"
-    kept += [
-        f"persistence_location {data}",
-        f"password_file {where}/passwd",
-        f"acl_file {where}/acl",
-        "log_dest stdout",
-        f"listener {1883 if container else port}{address}",
-    ]
-    if not container and os.geteuid() == 0:
-        # As root Mosquitto drops to the `mosquitto` user, which cannot enter pytest's private
-        # temp dirs; a test broker has nothing to protect, so it keeps the current user.
-        kept.append("user root")
-    return "\n".join(kept) + "\n"
+    if container:
+        return sim_broker.config_text(1883, "/mosquitto/config", False, None, "/mosquitto/data/")
+    # As root Mosquitto drops to the `mosquitto` user, which cannot enter pytest's private
+    # temp dirs; a test broker has nothing to protect, so it keeps the current user.
+    return sim_broker.config_text(port, workdir, os.geteuid() == 0)
 
 
 class Mosquitto:

@@ -26,7 +26,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def config_text(port: int, workdir: Path, as_root: bool) -> str:
+def config_text(
+    port: int,
+    workdir: Path | str,
+    as_root: bool,
+    address: str | None = "127.0.0.1",
+    data: str | None = None,
+) -> str:
+    """broker_config/mosquitto.conf with only the machine-specific lines replaced.
+
+    `workdir` holds passwd and acl; `data` is the persistence folder (default workdir/data/);
+    `address` None listens on every interface (inside a container).
+    """
     kept = []
     for line in CONFIG.read_text().splitlines():
         key = line.split(maxsplit=1)[0] if line.strip() else ""
@@ -34,11 +45,11 @@ def config_text(port: int, workdir: Path, as_root: bool) -> str:
             continue
         kept.append(line)
     kept += [
-        f"persistence_location {workdir}/data/",
+        f"persistence_location {data or f'{workdir}/data/'}",
         f"password_file {workdir}/passwd",
         f"acl_file {workdir}/acl",
         "log_dest stdout",
-        f"listener {port} 127.0.0.1",
+        f"listener {port}" + (f" {address}" if address else ""),
     ]
     if as_root:  # Mosquitto would drop to its own user, which cannot read this folder
         kept.append("user root")
