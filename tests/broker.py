@@ -122,5 +122,5 @@ class Mosquitto:
     def log(self) -> str:
         if self.container is not None:
             out, err = self.container.get_logs()  # type: ignore[attr-defined]
-            return (out + err).decode(errors="replace")
+            return str((out + err).decode(errors="replace"))
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -35,7 +35,7 @@ class Collector:
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         with self.lock:
-            self.messages.append((msg.topic, msg.payload, bool(msg.retain)))
+            self.messages.append((msg.topic, bytes(msg.payload), bool(msg.retain)))
 
     def wait_connected(self, timeout: float = 5.0) -> bool:
         return self.connected.wait(timeout) and not self.reason.is_failure
