@@ -11,10 +11,14 @@ on loopback, with photo-like 1920×1440 JPEGs as Immich previews.
    (``add_static``: ``sendfile`` from disk, no auth, no lookups). That is the stronger
    plain-Python baseline: ``python -m http.server`` answers HTTP/1.0 without keep-alive and
    copies every byte through userspace. Rounds alternate; medians are compared.
-2. Render scaling (previews from a minimal stand-in for Immich's preview endpoint, so that
-   Immich's side costs as little of the shared CPU as possible): an empty cache, a manifest of
-   M new pictures, and 4 clients fetching them all; pictures per second from the manifest's
-   publication to the last byte with ``workers: 1`` and ``workers: 2``, best of the rounds.
+2. Render scaling (previews from a raw-socket stand-in for Immich's preview endpoint that
+   answers pre-encoded bytes, so that Immich's side costs as little of the shared CPU as
+   possible): an empty cache, a manifest of M new pictures, and 4 clients fetching them all;
+   pictures per second from the manifest's publication to the last byte with ``workers: 1``
+   and ``workers: 2``, alternating in the same run, best of the rounds; and the CPU time each
+   process spent per picture (renderer's serving process, its workers, the stand-in, the load
+   client). ``--profile DIR`` adds one more ``workers: 2`` round per format with the serving
+   process under cProfile (not counted in the results) and leaves the stats in DIR.
 
 Prints a Markdown section and, unless ``--no-write``, puts it into docs/benchmarks.md under
 "## Renderer service", leaving the rest of the file as it is.
@@ -23,14 +27,15 @@ Prints a Markdown section and, unless ``--no-write``, puts it into docs/benchmar
 from __future__ import annotations
 
 import argparse
-import asyncio
 import io
 import os
 import re
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -53,23 +58,39 @@ from tests.fakes.immich import FakeImmich  # noqa: E402
 
 BASE = "titanoframe"
 SECTION = "## Renderer service"
-# Immich's preview endpoint and nothing else, answering from memory: the scaling run measures the
-# renderer, so the stand-in for Immich should take as little of the shared CPU as possible.
-PREVIEW_SERVER = """
-import pathlib, sys
-from aiohttp import web
-previews = {p.stem: p.read_bytes() for p in pathlib.Path(sys.argv[1]).glob("*.jpg")}
-async def thumbnail(request):
-    body = previews.get(request.match_info["id"])
-    if body is None:
-        return web.json_response({"message": "Not found or no asset.view access"}, status=400)
-    return web.Response(body=body, content_type="image/jpeg")
-async def ping(request):
-    return web.json_response({"res": "pong"})
-app = web.Application()
-app.router.add_get("/api/assets/{id}/thumbnail", thumbnail)
-app.router.add_get("/api/server/ping", ping)
-web.run_app(app, host="127.0.0.1", port=int(sys.argv[2]), access_log=None, print=None)
+# Immich's preview endpoint and nothing else, answering pre-encoded replies from memory with a
+# thread per keep-alive connection: the scaling run measures the renderer, so the stand-in for
+# Immich should take as little of the shared CPU as possible (a raw socket costs far less per
+# reply than any HTTP framework).
+PREVIEW_SERVER = r"""
+import pathlib, re, socket, sys, threading
+def reply(status, ctype, body):
+    head = f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n\r\n"
+    return head.encode() + body
+replies = {p.stem.encode(): reply("200 OK", "image/jpeg", p.read_bytes())
+           for p in pathlib.Path(sys.argv[1]).glob("*.jpg")}
+missing = reply("400 Bad Request", "application/json",
+                b'{"message": "Not found or no asset.view access"}')
+pong = reply("200 OK", "application/json", b'{"res": "pong"}')
+route = re.compile(rb"GET /api/(?:assets/([0-9a-f-]+)/thumbnail|server/ping)[ ?]")
+def serve(conn):
+    buf = b""
+    with conn:
+        while True:
+            while b"\r\n\r\n" not in buf:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                buf += chunk
+            head, _, buf = buf.partition(b"\r\n\r\n")
+            m = route.match(head)
+            asset = m and m.group(1)
+            conn.sendall(replies.get(asset, missing) if asset else pong if m else missing)
+listener = socket.create_server(("127.0.0.1", int(sys.argv[2])), backlog=64)
+while True:
+    conn, _ = listener.accept()
+    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    threading.Thread(target=serve, args=(conn,), daemon=True).start()
 """
 STATIC_SERVER = """
 import sys
@@ -97,27 +118,17 @@ def photo_preview(seed: int, size: tuple[int, int] = (1920, 1440)) -> bytes:
     return out.getvalue()
 
 
-class Previews:
-    """Stands in for the fake Immich's preview cache: fixed photo-like bytes per asset."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.bodies: dict[str, bytes] = {}
-
-    @property
-    def renders(self) -> int:
-        return int(self.inner.renders)
-
-    def get(self, lib: Any, asset: Any, size: str) -> tuple[bytes, str]:
-        body = self.bodies.get(asset.id)
-        return (body, "image/jpeg") if body is not None else self.inner.get(lib, asset, size)
-
-
 class Renderer:
     """`python -m renderer --config` in a subprocess."""
 
     def __init__(
-        self, tmp: Path, broker: Mosquitto, immich: tuple[str, str], workers: int, fmt: str
+        self,
+        tmp: Path,
+        broker: Mosquitto,
+        immich: tuple[str, str],
+        workers: int,
+        fmt: str,
+        profile: Path | None = None,
     ) -> None:
         self.port = free_port()
         self.cache = tmp / f"cache-{self.port}"
@@ -142,6 +153,8 @@ class Renderer:
         config.write_text(yaml.safe_dump(doc))
         env = {**os.environ, "TITANOFRAME_LOG_LEVEL": "WARNING"}
         cmd = [sys.executable, "-m", "renderer", "--config", str(config)]
+        if profile is not None:  # the serving process under cProfile; the workers are not
+            cmd[1:1] = ["-m", "cProfile", "-o", str(profile)]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
         _wait(lambda: _health(self.port).get("broker") == "connected", "renderer start")
 
@@ -197,42 +210,77 @@ def clear_manifest(broker: Mosquitto) -> None:
     client.loop_stop()
 
 
-async def _client(
-    port: int, paths: list[str], auth: bool, sizes: list[int], retry_404: bool
-) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+_LENGTH = re.compile(rb"(?i)\r\ncontent-length: *(\d+)")
+
+
+def _response(sock: socket.socket, scratch: memoryview) -> tuple[bytes, int]:
+    """One response's head and body size; the body is read straight into `scratch`."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise SystemExit("bench: the server closed the connection")
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    match = _LENGTH.search(head)
+    size = int(match.group(1)) if match else 0
+    got = len(body)
+    while got < size:  # one blocking call for the rest of the body, usually
+        n = sock.recv_into(scratch[got:size], size - got, socket.MSG_WAITALL)
+        if n == 0:
+            raise SystemExit("bench: the server closed the connection mid-body")
+        got += n
+    return head, got
+
+
+def _client(port: int, paths: list[str], auth: bool, sizes: list[int], retry_404: bool) -> None:
+    """Fetch `paths` one after another over one keep-alive connection (blocking socket)."""
     extra = f"Authorization: Bearer {USERS['kitchen']}\r\n" if auth else ""
-    try:
+    scratch = memoryview(bytearray(4 << 20))
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         for path in paths:
+            request = f"GET {path} HTTP/1.1\r\nHost: bench\r\n{extra}\r\n".encode()
             while True:
-                writer.write(f"GET {path} HTTP/1.1\r\nHost: bench\r\n{extra}\r\n".encode())
-                head = await reader.readuntil(b"\r\n\r\n")
-                match = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
-                body = await reader.readexactly(int(match.group(1))) if match else b""
+                sock.sendall(request)
+                head, size = _response(sock, scratch)
                 if retry_404 and head.startswith(b"HTTP/1.1 404"):
-                    await asyncio.sleep(0.005)  # the manifest is still on its way
+                    time.sleep(0.005)  # the manifest is still on its way
                     continue
-                if not head.startswith(b"HTTP/1.1 200") or match is None:
+                if not head.startswith(b"HTTP/1.1 200") or size == 0:
                     raise SystemExit(f"bench: unexpected answer {head[:200]!r}")
-                sizes.append(len(body))
+                sizes.append(size)
                 break
-    finally:
-        writer.close()
 
 
 def load(
     port: int, paths: list[str], clients: int, auth: bool, retry_404: bool = False
 ) -> tuple[float, list[int]]:
-    """Seconds to fetch every path over `clients` keep-alive connections, and the body sizes."""
+    """Seconds to fetch every path over `clients` keep-alive connections, and the body sizes.
+
+    One thread per connection with blocking sockets: the load client shares the cores with
+    what it measures, and this is about the cheapest way Python has to read HTTP responses.
+    """
     shares = [paths[i::clients] for i in range(clients)]
     sizes: list[int] = []
+    errors: list[BaseException] = []
 
-    async def run() -> None:
-        await asyncio.gather(*(_client(port, p, auth, sizes, retry_404) for p in shares))
+    def run(share: list[str]) -> None:
+        try:
+            _client(port, share, auth, sizes, retry_404)
+        except BaseException as exc:
+            errors.append(exc)
 
+    threads = [threading.Thread(target=run, args=(share,)) for share in shares]
     started = time.perf_counter()
-    asyncio.run(run())
-    return time.perf_counter() - started, sizes
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - started
+    if errors:
+        raise errors[0]
+    return elapsed, sizes
 
 
 @contextmanager
@@ -314,41 +362,75 @@ def _cpu_seconds(pid: int) -> float:
         return 0.0
 
 
-def bench_scaling(
-    tmp: Path, broker: Mosquitto, previews: Path, rounds: int, fmt: str
-) -> dict[str, float]:
-    """Best pictures/s over the rounds, from manifest to last byte, per worker count; and the
-    CPU per picture of the serving process and of the workers (`workers: 2` rounds, medians)."""
-    assets = sorted(p.stem for p in previews.glob("*.jpg"))
+def _stand_in_pid(port: int) -> int:
+    """The pid of the process listening on `port` (Linux /proc), for its CPU time."""
+    inode = ""
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1].endswith(f":{port:04X}") and fields[3] == "0A":  # LISTEN
+            inode = fields[9]
+    for fd in Path("/proc").glob("[0-9]*/fd/*"):
+        try:
+            if os.readlink(fd) == f"socket:[{inode}]":
+                return int(fd.parent.parent.name)
+        except OSError:
+            continue
+    return 0
+
+
+def scaling_round(
+    tmp: Path,
+    broker: Mosquitto,
+    immich: tuple[str, str],
+    assets: list[str],
+    workers: int,
+    fmt: str,
+    profile: Path | None = None,
+) -> tuple[float, dict[str, float]]:
+    """Pictures/s from the manifest's publication to the last byte, and CPU s per process."""
     paths = [f"/v1/frames/kitchen/pictures/{a}.bmp" for a in assets]
+    stand_in = _stand_in_pid(int(immich[0].rsplit(":", 1)[1]))
+    renderer = Renderer(tmp, broker, immich, workers, fmt, profile)
+    try:
+        pids = _process_tree(renderer.proc.pid)
+        before = [_cpu_seconds(p) for p in [*pids, stand_in]]
+        bench_cpu = time.process_time()
+        started = time.perf_counter()
+        publish_manifest(broker, renderer.port, dict.fromkeys(assets, "0000000b"), fmt)
+        load(renderer.port, paths, 4, auth=True, retry_404=True)
+        rate = len(assets) / (time.perf_counter() - started)
+        bench_cpu = time.process_time() - bench_cpu
+        used = [_cpu_seconds(p) - b for p, b in zip([*pids, stand_in], before, strict=True)]
+    finally:
+        renderer.stop()
+        clear_manifest(broker)
+    cpu = {"serving": used[0], "workers": sum(used[1:-1]), "immich": used[-1], "client": bench_cpu}
+    return rate, cpu
+
+
+def bench_scaling(
+    tmp: Path, broker: Mosquitto, previews: Path, rounds: int, fmt: str, profile: Path | None
+) -> dict[str, float]:
+    """Best pictures/s over the rounds, per worker count, and the CPU ms per picture of each
+    process on the machine (`workers: 2` rounds, medians)."""
+    assets = sorted(p.stem for p in previews.glob("*.jpg"))
     rates: dict[int, list[float]] = {1: [], 2: []}
-    serving: list[float] = []
-    rendering: list[float] = []
+    cpu: dict[str, list[float]] = {}
     with server(PREVIEW_SERVER, previews, "/api/server/ping") as port:
         immich = (f"http://127.0.0.1:{port}", "bench-key")
-        for _ in range(rounds):
+        for i in range(rounds + (profile is not None)):
             for workers in (1, 2):
-                renderer = Renderer(tmp, broker, immich, workers, fmt)
-                try:
-                    pids = _process_tree(renderer.proc.pid)
-                    before = [_cpu_seconds(p) for p in pids]
-                    started = time.perf_counter()
-                    publish_manifest(broker, renderer.port, dict.fromkeys(assets, "0000000b"), fmt)
-                    load(renderer.port, paths, 4, auth=True, retry_404=True)
-                    rates[workers].append(len(assets) / (time.perf_counter() - started))
-                    used = [_cpu_seconds(p) - b for p, b in zip(pids, before, strict=True)]
-                    if workers == 2:
-                        serving.append(used[0] / len(assets))
-                        rendering.append(sum(used[1:]) / len(assets))
-                finally:
-                    renderer.stop()
-                    clear_manifest(broker)
+                prof = profile if workers == 2 and i == rounds else None
+                rate, used = scaling_round(tmp, broker, immich, assets, workers, fmt, prof)
+                rates[workers].append(rate)
+                for name, seconds in used.items():
+                    if workers == 2 and prof is None:  # cProfile slows what it watches
+                        cpu.setdefault(name, []).append(seconds * 1000 / len(assets))
     # Other work on the machine only ever slows a round down: the best round is the measurement.
     return {
         "1": max(rates[1]),
         "2": max(rates[2]),
-        "serving_ms": statistics.median(serving) * 1000,
-        "render_ms": statistics.median(rendering) * 1000,
+        **{f"{name}_ms": statistics.median(values) for name, values in cpu.items()},
     }
 
 
@@ -366,14 +448,16 @@ def markdown(
     ]
     for fmt, r in scaling.items():
         scale = r["2"] / r["1"]
-        ceiling = 2 * r["render_ms"] / (r["render_ms"] + r["serving_ms"])
+        w, others = r["workers_ms"], r["serving_ms"] + r["immich_ms"] + r["client_ms"]
+        ceiling = 2 * w / (w + others)
         rows += [
             f"| {fmt} renders, `workers: 1` | {r['1']:.1f} pictures/s | | |",
             f"| {fmt} renders, `workers: 2` | {r['2']:.1f} pictures/s | | |",
             f"| {fmt} scaling 1 → 2 workers | {scale:.2f}× | ≥ 1.6× | {ok[scale >= 1.6]} |",
-            f"| {fmt} CPU per picture: workers / serving process | "
-            f"{r['render_ms']:.1f} / {r['serving_ms']:.1f} ms | | |",
-            f"| {fmt} two-core ceiling, 2·workers ÷ (workers + serving) | {ceiling:.2f}× | | |",
+            f"| {fmt} CPU ms per picture: workers / serving process / Immich stand-in / "
+            f"load client | {w:.1f} / {r['serving_ms']:.2f} / {r['immich_ms']:.2f} / "
+            f"{r['client_ms']:.2f} | | |",
+            f"| {fmt} two-core ceiling, 2·W ÷ (W + the rest) | {ceiling:.2f}× | | |",
         ]
     table = "\n".join(rows)
     return f"""{SECTION}
@@ -388,28 +472,34 @@ Mosquitto, photo-like 1920×1440 JPEGs as Immich previews, all on loopback).
   medians. It is the stronger plain-Python baseline: `python -m http.server` answers HTTP/1.0
   without keep-alive and copies every byte through userspace.
 - **Render scaling**: an empty cache, a manifest of {args.pictures} new pictures (`blur` fit),
-  previews from a minimal stand-in for Immich's preview endpoint (so Immich's side takes as
-  little of the two shared cores as possible), 4 clients fetching all of them; pictures per
-  second from the manifest's publication to the last byte, with `workers: 1` and `workers: 2`,
+  4 keep-alive clients fetching all of them; pictures per second from the manifest's
+  publication to the last byte, with `workers: 1` and `workers: 2` in the same run,
   alternating; best of {args.rounds} rounds each (other work on the shared cores only ever slows
-  a round down).
+  a round down). Immich is a stand-in for its preview endpoint that answers pre-encoded
+  1920×1440 JPEGs from memory over a raw socket; it and the load client (a thread per
+  connection, blocking sockets, bodies read straight into a buffer) run on the same two cores
+  as the renderer, and their CPU is measured and shown too.
 
-Command: `.venv/bin/python bench/serve.py` ({os.cpu_count()} CPU cores, shared with other jobs
-while measuring: absolute numbers move between runs, the ratios less so). Measured
-{date.today()}.
+Command: `.venv/bin/python bench/serve.py --rounds {args.rounds}` ({os.cpu_count()} CPU cores,
+shared with other jobs while measuring: absolute numbers move between runs, the ratios less
+so). Measured {date.today()}.
 
 | measurement | result | target | |
 |---|---:|---:|---|
 {table}
 
-Reading the scaling rows: renders run in parallel in the worker processes, but every picture
-also costs the serving process CPU — fetching the preview with the shared `requests`-based
-Immich client in a thread, the event loop, handing the job to the pool — and on two cores that
-CPU competes with the second worker. The ceiling row is what that split allows at best
-(workers' CPU W and serving CPU S per picture, measured in the same run: 2·W ÷ (W + S)); the
-Immich stand-in, the load generator, Mosquitto and other jobs on the machine take the rest.
-A heavier profile (`bmp8`: palette and dithering) scales better because S stays about the same
-while W grows.
+Reading the scaling rows: each cache miss runs whole in a worker process — fetching the
+preview from Immich with the worker's own HTTP session, decoding, rendering, encoding and
+writing the cache file — and the serving process only dispatches the job over a pipe, indexes
+the file and sends it with `sendfile`. CPU per picture is measured per process in the
+`workers: 2` rounds (medians). With two cores, two workers can at best reach 2·W ÷ (W + the
+rest) of one worker's rate, where W is the workers' CPU per picture and the rest is everything
+else on the machine that each picture costs (serving process, Immich stand-in, load client);
+that is the ceiling row. Mosquitto and other jobs sharing the machine take the remainder.
+A heavier profile (`bmp8`: palette and dithering) scales better because W grows while the
+rest stays the same. What the serving process still spends per picture is the request and its
+`sendfile` response in aiohttp and asyncio, and the job's two small pickles over the worker's
+pipe; `--profile` writes its cProfile stats for a closer look.
 """
 
 
@@ -431,13 +521,18 @@ def main() -> int:
     parser.add_argument("--pictures", type=int, default=192, help="pictures per scaling run")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="also write cProfile stats of the serving process (first `workers: 2` round) here",
+    )
     args = parser.parse_args()
+    if args.profile is not None:
+        args.profile.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmpdir, FakeImmich() as fake:
         tmp = Path(tmpdir)
-        stand_in = Previews(fake.state.images)
-        fake.state.images = stand_in  # type: ignore[assignment]
         hit_asset = fake.add_asset(favorite=True, width=4032, height=3024)
-        stand_in.bodies[hit_asset] = photo_preview(0)
+        fake.set_preview(hit_asset, photo_preview(0), "image/jpeg")
         previews = tmp / "previews"
         previews.mkdir()
         distinct = [photo_preview(i + 1) for i in range(min(args.pictures, 24))]
@@ -451,7 +546,14 @@ def main() -> int:
                 tmp, broker, fake, hit_asset, args.requests, args.clients, args.rounds
             )
             scaling = {
-                fmt: bench_scaling(tmp, broker, previews, args.rounds, fmt)
+                fmt: bench_scaling(
+                    tmp,
+                    broker,
+                    previews,
+                    args.rounds,
+                    fmt,
+                    args.profile and args.profile / f"{fmt}.prof",
+                )
                 for fmt in ("bmp16", "bmp8")
             }
         finally:

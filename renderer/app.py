@@ -19,7 +19,8 @@ from aiohttp import web
 from aiohttp.helpers import must_be_empty_body
 
 from renderer import ids, signing
-from renderer.pipeline import Job, PictureError
+from renderer.errors import PictureError
+from renderer.pipeline import Job
 
 if TYPE_CHECKING:
     from renderer.service import Service

@@ -1,47 +1,38 @@
-"""From picture request to cached file: fetch, render in worker processes, index. Does I/O.
+"""From picture request to cached file: dispatch to worker processes, index the result. Does I/O.
 
-Concurrent requests for the same picture share one render (single flight), and a render keeps
-going when the client that asked for it hangs up, so its result still lands in the cache.
-Renders run in a process pool (one process per core in use), fetches in a thread pool; the
-event loop only moves bytes. `Prerenderer` feeds pictures new to a manifest through the same
-path with bounded concurrency, so frames find them cached.
+Concurrent requests for the same picture share one job (single flight), and a job keeps going
+when the client that asked for it hangs up, so its result still lands in the cache. Each job
+runs whole in a worker process (`renderer.pool`, `renderer.work`: fetch the source, render,
+write the cache file); the event loop only dispatches jobs, indexes finished files and moves
+bytes, so the
+serving process costs little CPU per picture and renders scale with the workers. `Prerenderer`
+feeds pictures new to a manifest through the same path with bounded concurrency, so frames
+find them cached.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing
 import time
-from collections.abc import Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from bridge.config import ImageProfile
 from renderer.cache import CacheKey, DiskCache, profile_key
+from renderer.errors import RENDER_CODES, PictureError
 from renderer.metrics import Metrics
-from renderer.upstream import SourceImage, Upstream, UpstreamError
-from renderer.work import render_file, warm_up
+from renderer.pool import RenderPool
+from renderer.work import Task
+
+__all__ = ["Job", "PictureError", "Pipeline", "Prerenderer", "RenderPool", "Rendered"]
 
 log = logging.getLogger(__name__)
 
-FETCH_THREADS = 8
 # Retries of a pre-render that failed for a reason that may pass (Immich down or 5xx).
 PRERENDER_ATTEMPTS = 3
 PRERENDER_BACKOFF = 5.0
-
-
-class PictureError(Exception):
-    """A picture that cannot be served now; `status`/`code`/`reason` become the JSON answer."""
-
-    def __init__(self, status: int, code: str, reason: str, retryable: bool = False) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.code = code
-        self.reason = reason
-        self.retryable = retryable
 
 
 @dataclass(frozen=True)
@@ -67,65 +58,13 @@ class Rendered:
     size: int
 
 
-class RenderPool:
-    """Worker processes for renders; a crashed worker costs its jobs, not the service."""
-
-    def __init__(self, workers: int) -> None:
-        self.workers = max(1, workers)
-        self._pool = self._make()
-
-    def _make(self) -> ProcessPoolExecutor:
-        # forkserver: workers start from a clean process, not a fork of one running threads.
-        ctx = multiprocessing.get_context("forkserver")
-        return ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx)
-
-    async def render(
-        self, sources: Sequence[SourceImage], profile: ImageProfile, ext: str, path: Path
-    ) -> int:
-        """Render into the file at `path` (written by the worker); returns its size."""
-        loop = asyncio.get_running_loop()
-        pool = self._pool
-        args = (list(sources), profile, ext, str(path))
-        try:
-            ok, out = await loop.run_in_executor(pool, render_file, *args)
-        except BrokenProcessPool:
-            if pool is self._pool:
-                log.error("a render worker died; starting a new pool")
-                self._pool = self._make()
-                pool.shutdown(wait=False, cancel_futures=True)
-            reason = "the render worker died on this image"
-            raise PictureError(502, "render_crashed", reason) from None
-        if not ok or isinstance(out, str):
-            raise PictureError(502, "bad_image", f"the image cannot be rendered: {out}")
-        return out
-
-    async def warm_up(self) -> None:
-        """Start every worker now, so the first pictures do not wait for process start-up."""
-        loop = asyncio.get_running_loop()
-        jobs = [loop.run_in_executor(self._pool, warm_up, 0.2) for _ in range(self.workers)]
-        await asyncio.gather(*jobs)
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
-
-
 class Pipeline:
     """Cache lookups and single-flight production of missing pictures."""
 
-    def __init__(
-        self,
-        cache: DiskCache,
-        upstream: Upstream,
-        pool: RenderPool,
-        metrics: Metrics,
-        timeout: float,
-    ) -> None:
+    def __init__(self, cache: DiskCache, pool: RenderPool, metrics: Metrics) -> None:
         self.cache = cache
-        self.upstream = upstream
         self.pool = pool
         self.metrics = metrics
-        self.timeout = timeout
-        self.threads = ThreadPoolExecutor(FETCH_THREADS, thread_name_prefix="upstream")
         self._inflight: dict[CacheKey, asyncio.Future[Rendered]] = {}
 
     async def produce(self, job: Job) -> Rendered:
@@ -145,35 +84,22 @@ class Pipeline:
 
     async def _make(self, job: Job) -> Rendered:
         started = time.monotonic()
-        sources = await asyncio.gather(*(self._fetch(a, job) for a in job.assets))
         path = self.cache.path(job.key)
+        task = Task(job.assets, job.folders, job.profile, job.ext, str(path))
         try:
-            size = await self.pool.render(sources, job.profile, job.ext, path)
-        except PictureError:
-            self.metrics.inc("render_errors_total")
+            size = await self.pool.produce(task)
+        except PictureError as exc:
+            if exc.code in RENDER_CODES:
+                self.metrics.inc("render_errors_total")
+            else:
+                self.metrics.inc("upstream_errors_total", kind=exc.metric_kind)
             raise
         self.cache.adopt(job.key, size)
         self.metrics.observe("render_seconds", time.monotonic() - started)
         return Rendered(path, size)
 
-    async def _fetch(self, asset_id: str, job: Job) -> SourceImage:
-        loop = asyncio.get_running_loop()
-        call = loop.run_in_executor(
-            self.threads, self.upstream.fetch, asset_id, job.profile, job.folders
-        )
-        try:
-            return await asyncio.wait_for(call, self.timeout)
-        except TimeoutError:
-            self.metrics.inc("upstream_errors_total", kind="timeout")
-            reason = f"no image from upstream within {self.timeout:g} s"
-            raise PictureError(502, "upstream_timeout", reason, retryable=True) from None
-        except UpstreamError as exc:
-            self.metrics.inc("upstream_errors_total", kind=exc.code)
-            raise PictureError(exc.status, exc.code, exc.reason, exc.retryable) from None
-
-    def close(self) -> None:
-        self.threads.shutdown(wait=False, cancel_futures=True)
-        self.pool.close()
+    async def close(self) -> None:
+        await self.pool.close()
 
 
 class Prerenderer:

@@ -24,9 +24,10 @@ from renderer.cache import DiskCache
 from renderer.ids import parse_picture_id
 from renderer.membership import Membership
 from renderer.metrics import Metrics
-from renderer.pipeline import Job, Pipeline, Prerenderer, RenderPool
+from renderer.pipeline import Job, Pipeline, Prerenderer
+from renderer.pool import RenderPool
 from renderer.roster import Roster
-from renderer.upstream import Upstream
+from renderer.upstream import Upstream, UpstreamSpec
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +47,9 @@ class Service:
         self.metrics = Metrics()
         self.roster = Roster(f.id for f in config.frames)
         self.cache = DiskCache(rc.cache_dir, rc.cache_max_mb << 20)
-        self.upstream = Upstream(config.immich, rc.upstream_timeout, rc.max_upstream_mb << 20)
-        self.pipeline = Pipeline(
-            self.cache, self.upstream, RenderPool(rc.workers), self.metrics, rc.upstream_timeout
-        )
+        spec = UpstreamSpec(config.immich, rc.upstream_timeout, rc.max_upstream_mb << 20)
+        self.upstream = Upstream(spec)  # here only for /healthz; the workers fetch pictures
+        self.pipeline = Pipeline(self.cache, RenderPool(rc.workers, spec), self.metrics)
         self.prerenderer = Prerenderer(self.pipeline, self.metrics, rc.workers)
         self.membership = Membership(
             config.mqtt, rc.mqtt_password, self.roster, self._on_added, self.metrics
@@ -65,7 +65,7 @@ class Service:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         rc = self.config.renderer
-        await asyncio.gather(asyncio.to_thread(self.cache.load), self.pipeline.pool.warm_up())
+        await asyncio.gather(asyncio.to_thread(self.cache.load), self.pipeline.pool.start())
         self.prerenderer.start()
         for frame in self.config.frames:
             if frame.secret is None:
@@ -95,7 +95,7 @@ class Service:
             await self._runner.cleanup()  # stops listening, waits for requests in flight
             self._runner = None
         await asyncio.to_thread(self.membership.stop)
-        await asyncio.to_thread(self.pipeline.close)
+        await self.pipeline.close()
         log.info("renderer stopped")
 
     # -- what the routes need --------------------------------------------------------------

@@ -1,9 +1,11 @@
 """Where a picture's source bytes come from: Immich's preview, or a file in a folder source.
 
-Does I/O (HTTP to Immich, file reads) and is called from worker threads; every failure becomes
-an `UpstreamError` carrying the HTTP status the renderer answers with and a reason safe to show.
-Besides the bytes it fetches what the render profile needs: face boxes for the `smart` fit and
-the asset's metadata for a caption. Neither is worth failing a picture for.
+Does I/O (HTTP to Immich, file reads). Fetches run in the render worker processes, each with
+its own `Upstream` built from an `UpstreamSpec`; the serving process keeps one only to ping
+Immich for /healthz. Every failure becomes a `PictureError` carrying the HTTP status the
+renderer answers with and a reason safe to show. Besides the bytes it fetches what the render
+profile needs: face boxes for the `smart` fit and the asset's metadata for a caption. Neither
+is worth failing a picture for.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from bridge.immich import (
     ImmichResponseError,
     ImmichUnreachable,
 )
+from renderer.errors import PictureError
 
 if TYPE_CHECKING:  # the HTTP process never needs Pillow itself
     from renderer.imaging import FaceBox
@@ -41,15 +44,13 @@ RESCAN_INTERVAL = 10.0
 SOCKET_TIMEOUT_MARGIN = 1.0
 
 
-class UpstreamError(Exception):
-    """A picture's source could not be had. `status`: the HTTP status to answer with."""
+@dataclass(frozen=True)
+class UpstreamSpec:
+    """Where sources come from and the limits on fetching them; plain data, sent to workers."""
 
-    def __init__(self, status: int, code: str, reason: str, retryable: bool = False) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.code = code
-        self.reason = reason
-        self.retryable = retryable
+    immich: ImmichConfig | None
+    timeout: float
+    max_bytes: int
 
 
 @dataclass(frozen=True)
@@ -100,23 +101,23 @@ def face_boxes(faces: Iterable[Mapping[str, Any]]) -> tuple[FaceBox, ...]:
     return tuple(boxes)
 
 
-def immich_failure(exc: ImmichError) -> UpstreamError:
+def immich_failure(exc: ImmichError) -> PictureError:
     """The renderer's answer to an Immich failure. Pure."""
     if isinstance(exc, ImmichNotFound):
-        return UpstreamError(404, "not_in_immich", f"Immich has no such asset: {exc.reason}")
+        return PictureError(404, "not_in_immich", f"Immich has no such asset: {exc.reason}")
     if isinstance(exc, ImmichUnreachable):
-        return UpstreamError(502, "immich_unreachable", exc.reason, retryable=True)
+        return PictureError(502, "immich_unreachable", exc.reason, retryable=True)
     retry = isinstance(exc, ImmichResponseError) and (exc.status or 0) >= 500
-    return UpstreamError(502, "immich_error", exc.reason, retryable=retry)
+    return PictureError(502, "immich_error", exc.reason, retryable=retry)
 
 
 class Upstream:
     """Fetches source images; one Immich client per thread (requests sessions are not shared)."""
 
-    def __init__(self, immich: ImmichConfig | None, timeout: float, max_bytes: int) -> None:
-        self.immich = immich
-        self.timeout = timeout
-        self.max_bytes = max_bytes
+    def __init__(self, spec: UpstreamSpec) -> None:
+        self.immich = spec.immich
+        self.timeout = spec.timeout
+        self.max_bytes = spec.max_bytes
         self._folders: dict[str, _Folder] = {}
         self._local = threading.local()
         self._scan_lock = threading.Lock()
@@ -125,12 +126,19 @@ class Upstream:
         client = getattr(self._local, "client", None)
         if client is None:
             assert self.immich is not None
-            # The pipeline bounds each fetch at `timeout` overall; the socket timeout is a little
+            # The worker bounds each fetch at `timeout` overall; the socket timeout is a little
             # longer so that bound, not a read timeout, is what a slow Immich runs into.
             socket_timeout = self.timeout + SOCKET_TIMEOUT_MARGIN
             client = ImmichClient(self.immich.url, self.immich.api_key, socket_timeout)
             self._local.client = client
         return client
+
+    def reset(self) -> None:
+        """Drop this thread's Immich client, e.g. after a fetch was cut off mid-read."""
+        client = getattr(self._local, "client", None)
+        self._local.client = None
+        if client is not None:
+            client.close()
 
     def ping(self) -> bool | None:
         """Immich reachability; None when no Immich is configured."""
@@ -139,7 +147,7 @@ class Upstream:
     def fetch(
         self, asset_id: str, profile: ImageProfile, folders: Iterable[str] = ()
     ) -> SourceImage:
-        """The source image of one asset (blocking; call from a worker thread).
+        """The source image of one asset (blocking).
 
         `folders` are the frame's folder sources, looked in before Immich.
         """
@@ -147,7 +155,7 @@ class Upstream:
         if path is not None:
             return self._read_file(path)
         if self.immich is None:
-            raise UpstreamError(404, "not_found", "no folder source holds this picture")
+            raise PictureError(404, "not_found", "no folder source holds this picture")
         return self._from_immich(asset_id, profile)
 
     def _from_immich(self, asset_id: str, profile: ImageProfile) -> SourceImage:
@@ -172,12 +180,12 @@ class Upstream:
             st = path.stat()
             size = st.st_size
             if size > self.max_bytes:
-                raise UpstreamError(
+                raise PictureError(
                     502, "too_large", f"file is {size} bytes, over the {self.max_bytes}-byte limit"
                 )
             data = path.read_bytes()
         except OSError as exc:
-            raise UpstreamError(
+            raise PictureError(
                 404, "not_found", f"folder file unreadable: {exc.strerror}"
             ) from None
         # No content type: the decoder goes by the file's signature, not its name. The bridge

@@ -9,7 +9,6 @@ import http.client
 import io
 import json
 from collections.abc import Iterator
-from typing import Any
 from urllib.parse import quote, urlencode
 
 import pytest
@@ -17,14 +16,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from tests import test_renderer_http as harness
+from tests import rendererkit
 from tests.broker import USERS
 from tests.fakes.immich import FakeImmich
-from tests.test_renderer_http import RendererRig, StartRig
+from tests.rendererkit import RendererRig, StartRig
 
 # The rig's fixtures, shared with the HTTP tests.
-fake = harness.fake
-start_rig = harness.start_rig
+fake = rendererkit.fake
+start_rig = rendererkit.start_rig
 
 VERSION = "5eed0001"
 
@@ -60,32 +59,15 @@ HOSTILE_BODIES: dict[str, tuple[bytes, str]] = {
 }
 
 
-class BodyOverrides:
-    """Stands in for the fake's preview cache, answering chosen assets with chosen bytes."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.bodies: dict[str, tuple[bytes, str]] = {}
-
-    @property
-    def renders(self) -> int:
-        return int(self.inner.renders)
-
-    def get(self, lib: Any, asset: Any, size: str) -> tuple[bytes, str]:
-        return self.bodies.get(asset.id) or self.inner.get(lib, asset, size)
-
-
 @pytest.fixture
 def hostile(start_rig: StartRig, fake: FakeImmich) -> Iterator[tuple[RendererRig, dict[str, str]]]:
     """A rig whose manifests hold good pictures, pairs, and assets with hostile bodies."""
-    overrides = BodyOverrides(fake.state.images)
-    fake.state.images = overrides  # type: ignore[assignment]
     rig = start_rig(upstream_timeout=5)
     good = [fake.add_asset(favorite=True, width=640, height=480) for _ in range(2)]
     named = {"good": good[0], "pair": f"{good[0]}+{good[1]}"}
     for kind, body in HOSTILE_BODIES.items():
         asset = fake.add_asset(favorite=True, width=640, height=480)
-        overrides.bodies[asset] = body
+        fake.set_preview(asset, *body)
         named[kind] = asset
     named["pair_half_bad"] = f"{good[1]}+{named['corrupt']}"
     pictures = dict.fromkeys(named.values(), VERSION)

@@ -6,8 +6,10 @@
 
 Seed and change the library through the `Library` methods (`add_asset`, `add_favorites`,
 `favorite`, `edit`, `trash`, `delete`, `add_album`, `add_person`, `add_face`, `add_tag`,
-`add_memory`, …); set `fake.now` to control `updatedAt`. Break it on purpose with `fail_next`,
-`delay`, `truncate_next`, `garbage_next` and `no_length_next`, each for one path prefix or all.
+`add_memory`, …); set `fake.now` to control `updatedAt`, and `set_preview` to make an
+asset's preview chosen bytes (a hostile body, a photo-like JPEG). Break it on purpose with
+`fail_next`, `delay`, `truncate_next`, `garbage_next` and `no_length_next`, each for one path
+prefix or all.
 Inspect traffic with `requests`, `count()` and `bytes_sent`.
 
 For a demo, run it on its own: `python -m tests.fakes.immich --port 2283 --favorites 50`.
@@ -96,6 +98,10 @@ class FakeImmich(Catalog):
     @version_reported.setter
     def version_reported(self, value: tuple[int, int, int]) -> None:
         self.state.version = value
+
+    def set_preview(self, asset_id: str, data: bytes, content_type: str = "image/jpeg") -> None:
+        """Serve exactly `data` as `content_type` for the asset's `preview` from now on."""
+        self.state.images.set_preview(asset_id, data, content_type)
 
     # -- traffic ---------------------------------------------------------------------------
 

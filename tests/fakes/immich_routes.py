@@ -50,9 +50,20 @@ class ImageCache:
         self._entries: OrderedDict[tuple[str, str, str], tuple[bytes, str]] = OrderedDict()
         self._limit = entries
         self._lock = threading.Lock()
+        self._previews: dict[str, tuple[bytes, str]] = {}
         self.renders = 0
 
+    def set_preview(self, asset_id: str, data: bytes, content_type: str) -> None:
+        """Answer the asset's `preview` with exactly these bytes and this media type."""
+        with self._lock:
+            self._previews[asset_id] = (data, content_type)
+
     def get(self, lib: Library, asset: Asset, size: str) -> tuple[bytes, str]:
+        if size == "preview":
+            with self._lock:
+                fixed = self._previews.get(asset.id)
+            if fixed is not None:
+                return fixed
         with lib.lock:
             key = (asset.id, asset.thumbhash, size)
             faces = [
