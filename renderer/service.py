@@ -18,6 +18,7 @@ from typing import Any
 from aiohttp import web
 
 from bridge.config import Config, FrameConfig, ImageProfile
+from renderer.accesslog import AccessLogger
 from renderer.app import build_app
 from renderer.bmp import FORMATS
 from renderer.cache import DiskCache
@@ -76,7 +77,10 @@ class Service:
                 )
         self.membership.start()
         self._runner = web.AppRunner(
-            build_app(self), access_log=None, shutdown_timeout=SHUTDOWN_GRACE
+            build_app(self),
+            access_log=logging.getLogger("renderer.access"),
+            access_log_class=AccessLogger,
+            shutdown_timeout=SHUTDOWN_GRACE,
         )
         await self._runner.setup()
         site = web.TCPSite(self._runner, rc.host, rc.port, reuse_address=True)
