@@ -17,6 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bridge import sdnotify
 from bridge.config import Config, FrameConfig, ImageProfile
 from renderer.accesslog import AccessLogger
 from renderer.app import build_app
@@ -201,10 +202,22 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
         await service.stop()
         listen = config.renderer.listen
         raise StartError(f"cannot listen on {listen}: {exc.strerror or exc}") from None
+    sdnotify.notify(sdnotify.READY)
+    watchdog = asyncio.create_task(_feed_watchdog(stop))
     try:
         await stop.wait()
     finally:
+        sdnotify.notify(sdnotify.STOPPING)
+        watchdog.cancel()
         await service.stop()
+
+
+async def _feed_watchdog(stop: asyncio.Event) -> None:
+    """Tell systemd we are alive while the event loop runs (no-op outside a watchdog unit)."""
+    interval = sdnotify.watchdog_interval()
+    while interval and not stop.is_set():
+        sdnotify.notify(sdnotify.WATCHDOG)
+        await asyncio.sleep(interval)
 
 
 def run(config: Config) -> None:

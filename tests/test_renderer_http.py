@@ -10,6 +10,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -407,7 +408,12 @@ def test_python_m_renderer_serves_and_stops_on_sigterm(
     doc["immich"]["api_key"] = "${IMMICH_KEY}"
     config_file = tmp_path / "titanoframe.yaml"
     config_file.write_text(yaml.safe_dump(doc))
+    notify_path = str(tmp_path / "notify")  # as systemd runs it: Type=notify with a watchdog
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(notify_path)
+    notify.settimeout(30)
     env = {**os.environ, "IMMICH_KEY": fake.api_key, "TITANOFRAME_LOG_LEVEL": "DEBUG"}
+    env |= {"NOTIFY_SOCKET": notify_path, "WATCHDOG_USEC": "1000000"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "renderer", "--config", str(config_file)],
         cwd=ROOT,
@@ -416,6 +422,7 @@ def test_python_m_renderer_serves_and_stops_on_sigterm(
         text=True,
     )
     try:
+        assert [notify.recv(64), notify.recv(64)] == [b"READY=1", b"WATCHDOG=1"]
         health = f"http://127.0.0.1:{port}/healthz"
         assert wait_for(lambda: (_answers(health) or {}).get("broker") == "connected")
         ids = small_assets(fake, 1)
@@ -430,7 +437,11 @@ def test_python_m_renderer_serves_and_stops_on_sigterm(
         assert wait_for(lambda: requests.get(url, timeout=30).status_code == 200)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
+        while (said := notify.recv(64)) == b"WATCHDOG=1":
+            pass
+        assert said == b"STOPPING=1"
     finally:
+        notify.close()
         if proc.poll() is None:
             proc.kill()
             proc.wait()
