@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import sys
 import tempfile
@@ -15,7 +16,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bridge import brokerauth
-from bridge.config import Config, ConfigError, dump_redacted, load_config, secret_values
+from bridge.config import (
+    Config,
+    ConfigError,
+    dump_redacted,
+    format_errors,
+    load_config,
+    redacted_line,
+    secret_values,
+)
 from bridge.logsetup import LEVELS, setup_logging
 
 CONFIG_ENV = "TITANOFRAME_CONFIG"
@@ -86,21 +95,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _config_errors(path: Path, errors: list[str]) -> int:
-    print(f"config error in {path}:", file=sys.stderr)
-    for line in errors:
-        print(f"  {line}", file=sys.stderr)
+    print(format_errors(path, errors), end="", file=sys.stderr)
     return EXIT_CONFIG
 
 
 def _run(config: Config, level: str) -> int:
     setup_logging(level, secret_values(config))
-    try:
-        service = importlib.import_module("bridge.service")
-    except ModuleNotFoundError as e:
-        if e.name != "bridge.service":
-            raise
-        print("error: the bridge service (bridge.service) is not installed", file=sys.stderr)
-        return EXIT_FAILED
+    logging.getLogger("bridge").info("effective config: %s", redacted_line(config))
+    # Imported here so check-config and friends start without loading the daemon's modules.
+    service = importlib.import_module("bridge.service")
     result = service.main(config)
     return result if isinstance(result, int) else 0
 

@@ -8,9 +8,10 @@ Pure except `load_config`, which reads the file (and checking, which looks for `
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -204,6 +205,16 @@ def redacted(config: Config) -> dict[str, Any]:
 def dump_redacted(config: Config) -> str:
     """YAML text of `redacted(config)`."""
     return yaml.safe_dump(redacted(config), sort_keys=False, allow_unicode=True)
+
+
+def redacted_line(config: Config) -> str:
+    """`redacted(config)` as one line of JSON, for the log line each daemon writes at start."""
+    return json.dumps(redacted(config), separators=(",", ":"), default=str)
+
+
+def format_errors(path: str | Path, errors: Sequence[str]) -> str:
+    """What both daemons print for a config with errors: the file, then one error a line."""
+    return f"config error in {path}:\n" + "".join(f"  {line}\n" for line in errors)
 
 
 def secret_values(config: Config) -> tuple[str, ...]:

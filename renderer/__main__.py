@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 
-from bridge.config import ConfigError, load_config, secret_values
+from bridge.config import ConfigError, format_errors, load_config, redacted_line, secret_values
 from bridge.logsetup import LEVELS, setup_logging
 from renderer.service import StartError, run
 
@@ -24,14 +25,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(args.config)
     except ConfigError as exc:
-        print(f"renderer: config {args.config} has errors:", file=sys.stderr)
-        for error in exc.errors:
-            print(f"  {error}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"renderer: cannot read config {args.config}: {exc.strerror}", file=sys.stderr)
+        print(format_errors(args.config, exc.errors), end="", file=sys.stderr)
         return 2
     setup_logging(args.log_level, secret_values(config))
+    logging.getLogger("renderer").info("effective config: %s", redacted_line(config))
     try:
         run(config)
     except StartError as exc:

@@ -146,15 +146,6 @@ def test_print_config_and_where_the_config_comes_from(
 # --- run --------------------------------------------------------------------------------------
 
 
-def test_run_without_the_service_module(
-    example: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.setitem(sys.modules, "bridge.service", None)  # makes the import fail
-    assert main(["--config", str(example)]) == 1
-    err = capsys.readouterr().err
-    assert len(err.splitlines()) == 1 and "bridge.service" in err
-
-
 def test_run_hands_the_config_to_the_service_with_secrets_masked_in_logs(
     example: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -89,7 +89,8 @@ def test_no_secret_appears_in_traffic_responses_or_logs(
     with spy.lock:
         traffic = [f"{t} {p.decode('latin-1')}" for t, p, _ in spy.messages]
     assert any("/manifest" in m for m in traffic) and any("/state" in m for m in traffic)
-    # the renderer logs every picture request, path only
+    # both daemons log their effective config, and the renderer every picture request (path only)
+    assert world.logs().count("effective config: {") == 2
     assert f"GET /v1/frames/{FRAME}/pictures/" in world.logs()
     corpus = {
         "mqtt traffic": "\n".join(traffic),
