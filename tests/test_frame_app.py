@@ -101,8 +101,8 @@ def test_syncs_the_manifest_shows_a_picture_and_follows_changes(rig: Rig) -> Non
     rig.publish()
     assert rig.synced()
     assert len(rig.server.requests) == 7
-    assert not list(rig.card.glob(f"p/*/{ids[1]}.00000001.bmp"))
-    assert list(rig.card.glob(f"p/*/{ids[1]}.00000002.bmp"))
+    assert not list(rig.card.glob(f"p/*/*/{ids[1]}.00000001.bmp"))
+    assert list(rig.card.glob(f"p/*/*/{ids[1]}.00000002.bmp"))
     rig.settle()
     assert {"event": "synced", "added": 1, "removed": 1} in rig.events()
     state = rig.states()[-1]

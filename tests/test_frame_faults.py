@@ -26,7 +26,7 @@ def rig(broker: Mosquitto, tmp_path: Path) -> Iterator[Rig]:
 
 def whole(card: Path) -> bool:
     """Every picture file on the card is a complete BMP; no temp file left in the folders."""
-    for path in (card / "p").glob("*/*"):
+    for path in (card / "p").glob("*/*/*"):
         data = path.read_bytes()
         if not path.name.endswith(".bmp") or bmp.check(data[: bmp.HEAD], len(data)) is not None:
             return False
@@ -129,9 +129,7 @@ def test_shuffle_through_the_app_every_picture_once_per_cycle(tmp_path: Path) ->
     source.write_bytes(kit.picture_bytes(1))
     ids = sorted({kit.picture_id(i) for i in range(500)})
     for pid in ids:
-        folder = card / "p" / pid[34:36]
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"{pid}.00000001.bmp").hardlink_to(source)
+        kit.card_file(card, pid, "00000001").hardlink_to(source)
     settings = kit.frame_settings(FRAME, "secret", 1)  # no broker: the show runs offline
     device = FastDevice(settings, card, tmp_path / "screen.png")
     clock = kit.Clock()

@@ -14,7 +14,7 @@ import pytest
 from bridge import manifest as bridge_manifest
 from titano_app.frame import manifest
 from titano_app.frame.manifest import ADD, EMPTY, REMOVE, REPLACE, ManifestError
-from titano_app.frame.store import _id_order
+from titano_app.frame.names import id_order
 from titano_app.frame.summary import parse_summary, rev_of
 
 URL = "http://192.168.1.10:8080/v1/frames/kitchen/pictures/"
@@ -310,7 +310,7 @@ def test_card_listing_is_put_in_id_order_in_place() -> None:
             ]
         rng.shuffle(names)
         got = list(names)
-        _id_order(got)
+        id_order(got)
         assert got == sorted(names, key=lambda n: (n[:-13], n))
 
 

@@ -66,12 +66,15 @@ def add(store: Store, pid: str, ver: str = "00000001") -> str:
 # -- commit
 
 
-def test_commit_puts_the_picture_in_its_tail_folder(store: Store, tmp_path: Path) -> None:
+def test_commit_puts_the_picture_in_its_tail_folder_and_lead_leaf(
+    store: Store, tmp_path: Path
+) -> None:
     pid = "3f2504e0-4f89-41d3-9a0c-0305e82c3301"
     pair = pid + "+" + "11111111-2222-4333-8444-555555555555"
-    assert add(store, pid) == str(tmp_path / "sd/p/01" / (pid + ".00000001.bmp"))
+    assert add(store, pid) == str(tmp_path / "sd/p/01/3" / (pid + ".00000001.bmp"))
     add(store, pair, "0000abcd")
-    assert sorted(os.listdir(tmp_path / "sd/p/01")) == [
+    assert os.listdir(tmp_path / "sd/p/01") == ["3"]
+    assert sorted(os.listdir(tmp_path / "sd/p/01/3")) == [
         pair + ".0000abcd.bmp",
         pid + ".00000001.bmp",
     ]
@@ -211,6 +214,20 @@ def test_pictures_are_numbered_by_folder_then_id(store: Store) -> None:
     assert [p for p, _ in store.held(folder)] == [p for p in expected if p[34:36] == folder]
 
 
+def test_a_folder_is_walked_in_id_order_across_its_leaves(store: Store) -> None:
+    rng = random.Random(12)
+    pictures = [lead + new_id(rng)[1:34] + "7e" for lead in "f0a3c" for _ in range(3)]
+    pictures.append(pictures[0] + "+" + new_id(rng))
+    for pid in pictures:
+        add(store, pid)
+    expected = sorted(pictures)
+    assert store.count() == 16 and store.count_per_dir()[0x7E] == 16
+    assert [p for p, _ in store.held("7e")] == expected
+    first = sum(store.count_per_dir()[:0x7E])
+    assert [store.nth(first + i) for i in range(16)] == [(p, "00000001") for p in expected]
+    assert [store.index_of(p) for p in expected] == [first + i for i in range(16)]
+
+
 def test_delete_is_counted_and_harmless_twice(store: Store) -> None:
     pid = new_id(random.Random(10))
     add(store, pid)
@@ -222,10 +239,40 @@ def test_delete_is_counted_and_harmless_twice(store: Store) -> None:
 
 def test_foreign_files_on_the_card_are_ignored(store: Store, tmp_path: Path) -> None:
     folder = tmp_path / "sd/p/01"
-    folder.mkdir()
-    (folder / "._3f2504e0-4f89-41d3-9a0c-0305e82c3301.00000001.bmp").write_bytes(b"x")
-    (folder / "notes.txt").write_bytes(b"x")
+    (folder / "3").mkdir(parents=True)
+    for where in (folder, folder / "3"):
+        (where / "._3f2504e0-4f89-41d3-9a0c-0305e82c3301.00000001.bmp").write_bytes(b"x")
+        (where / "notes.txt").write_bytes(b"x")
+    (folder / "x").mkdir()
     assert store.rescan() == 0
+
+
+def test_boot_moves_a_one_level_card_into_leaves_and_keeps_everything(tmp_path: Path) -> None:
+    """A card written by the older layout, <root>/p/<tail>/<file>: every picture is kept (moved,
+    not downloaded again), numbered as before, and the sync record still holds."""
+    root = tmp_path / "sd"
+    rng = random.Random(13)
+    pictures = [new_id(rng) for _ in range(30)] + [new_id(rng)[:34] + "01" for _ in range(5)]
+    pictures.append(pictures[-1] + "+" + new_id(rng))
+    data = make_bmp(*SMALL)
+    for pid in pictures:
+        folder = root / "p" / pid[34:36]
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{pid}.00000001.bmp").write_bytes(data)
+    (root / "p" / "01" / pictures[30][0]).mkdir()  # a leaf that exists already
+    page = "".join(f"{p} 00000001\n" for p in sorted(pictures)).encode()
+    Store(str(root)).record.mark("all", manifest.crc_hex(page))
+
+    store = Store(str(root), statvfs=fake_statvfs(1 << 30), screen=SMALL)
+    assert store.boot() == len(pictures)
+
+    expected = sorted(pictures, key=lambda p: (p[34:36], p))
+    assert [store.nth(i) for i in range(len(pictures))] == [(p, "00000001") for p in expected]
+    assert all(Path(store.path(p, "00000001")).read_bytes() == data for p in pictures)
+    assert not list((root / "p").glob("*/*.bmp"))
+    assert store.record.get("all") == manifest.crc_hex(page)
+    for tail in manifest.shard_dirs("all"):
+        assert list(manifest.diff_page(page, store.held(tail), tail)) == []
 
 
 # -- room

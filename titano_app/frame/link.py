@@ -2,10 +2,12 @@
 page fetches and back-off. Does network I/O; library errors become LinkError.
 
 Messages arrive in binary mode (no second copy as text) and wait in `inbox` as (topic, bytes)
-until the app takes them. One over MAX_MESSAGE bytes is dropped at once and only its topic and
-size are kept in `rejected`, for the app to report; an oversized page makes `page()` raise
-ManifestError. A failed connect waits 1, 2, 4, then 8 s before the next try, never longer, and
-never blocks that long: the app keeps showing pictures and feeding the 16 s watchdog between.
+until the app takes them. A page is kept as the bytearray MiniMQTT read it into (a fresh one per
+message), not copied: a copy would double the largest thing a sync holds at its worst moment.
+One over MAX_MESSAGE bytes is dropped at once and only its topic and size are kept in
+`rejected`, for the app to report; an oversized page makes `page()` raise ManifestError. A
+failed connect waits 1, 2, 4, then 8 s before the next try, never longer, and never blocks that
+long: the app keeps showing pictures and feeding the 16 s watchdog between.
 """
 
 import adafruit_minimqtt.adafruit_minimqtt as MQTT
@@ -52,7 +54,7 @@ class Link:
         self._feed = feed or (lambda: None)
         self._retry_at = 0
         self._backoff = 1000
-        self._page: bytes | None = None
+        self._page: bytearray | bytes | None = None
         self._page_size = 0  # of an oversized page, which is not kept
         self._page_topic = ""
         self._client = MQTT.MQTT(
@@ -72,13 +74,13 @@ class Link:
         self._client.on_message = self._message
         self._client.will_set(topics.status, topics_mod.OFFLINE, 1, True)
 
-    def _message(self, _client: object, topic: str, payload: bytes) -> None:
+    def _message(self, _client: object, topic: str, payload: bytearray | bytes) -> None:
         size = len(payload)
         if topic == self._page_topic:
             if size > MAX_MESSAGE:
                 self._page_size = size
             else:
-                self._page = bytes(payload)
+                self._page = payload
         elif size > MAX_MESSAGE:
             self.dropped += 1
             if len(self.rejected) < INBOX_LIMIT:
@@ -136,7 +138,7 @@ class Link:
             self._fail(now_ms, "publish", e)
             return False
 
-    def page(self, shard: str, now_ms: Callable[[], int]) -> bytes | None:
+    def page(self, shard: str, now_ms: Callable[[], int]) -> bytearray | bytes | None:
         """The retained page of `shard`, None when the broker sends none in time.
 
         Raises LinkError when the connection fails, ManifestError for an oversized page.

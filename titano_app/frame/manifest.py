@@ -4,8 +4,9 @@ Pure: payload bytes in, values out, no I/O. Wire format in docs/protocol.md §2:
 `<picture id> <version>\\n` lines sorted by picture id, one page per shard (the last `width` hex
 digits of the picture id, or "all"); `summary` reads the JSON that names the pages.
 
-Memory: a page (at most 8 KB) is walked in place; nothing here builds a list that grows with the
-page or the library. Each line costs two short strings while it is being looked at.
+Memory: a page (at most 8 KB) is walked in place, as bytes or as the bytearray it arrived in;
+nothing here builds a list that grows with the page or the library. Each line costs a short copy
+and two short strings while it is being looked at.
 """
 
 import binascii
@@ -30,7 +31,7 @@ REPLACE = "replace"  # an outdated version of a listed id: delete once the liste
 HEX = "0123456789abcdef"
 _HEX = b"0123456789abcdef"
 _HEX_DASH = b"0123456789abcdef-"
-_DASH, _PLUS, _SPACE = 45, 43, 32  # byte values of "-", "+" and " "
+_DASH, _PLUS, _SPACE, _NEWLINE = 45, 43, 32, 10  # byte values of "-", "+", " ", "\\n"
 
 
 class ManifestError(FrameError):
@@ -97,26 +98,30 @@ def lines(
 ) -> Iterator[tuple[str, str]]:
     """Yield (picture id, version) for each line, in order; only ids in folder `tail` if given.
 
-    Raises ManifestError at the first bad line (length, id, version, order).
+    The payload is read in place, also as the bytearray MiniMQTT hands over: a line is 46 or 83
+    bytes, so its end is found by indexing (the board's bytearray has no find or strip), and
+    only the line being looked at is copied. Raises ManifestError at the first bad line
+    (length, id, version, order).
     """
-    data = as_bytes(payload)
+    data = payload.encode() if isinstance(payload, str) else payload
     t0 = t1 = -1
     if tail is not None:
         t0, t1 = ord(tail[0]), ord(tail[1])
-    start, number, prev = 0, 0, ""
-    while start < len(data):
+    start, number, prev, size = 0, 0, "", len(data)
+    while start < size:
         number += 1
-        end = data.find(b"\n", start)
-        id_len = end - start - 9
-        if end < 0 or (id_len != 36 and id_len != 73):
+        end = _line_end(data, start, size)
+        if end < 0:
             raise ManifestError(f"page line {number}: not '<picture id> <version>\\n'")
         if t0 >= 0 and (data[start + 34] != t0 or data[start + 35] != t1):
             start = end + 1
             continue
-        raw = data[start : start + id_len]
-        if data[start + id_len] != _SPACE or not _id_ok(raw):
+        line = bytes(data[start:end])
+        id_len = end - start - 9
+        raw = line[:id_len]
+        if line[id_len] != _SPACE or not _id_ok(raw):
             raise ManifestError(f"page line {number}: bad picture id")
-        version = data[end - 8 : end]
+        version = line[id_len + 1 :]
         if version.strip(_HEX):
             raise ManifestError(f"page line {number}: bad version")
         picture_id = raw.decode()
@@ -125,6 +130,17 @@ def lines(
         prev = picture_id
         yield picture_id, version.decode()
         start = end + 1
+
+
+def _line_end(data: bytes | bytearray | memoryview, start: int, size: int) -> int:
+    """Index of the newline ending the line at `start`, -1 if there is none where a line of a
+    single id or of a pair ends. (A pair's byte 46 is a hex digit or "-", never a newline; a
+    newline inside a line fails the id or version check of that line.)"""
+    end = start + 45
+    if end < size and data[end] == _NEWLINE:
+        return end
+    end = start + 82
+    return end if end < size and data[end] == _NEWLINE else -1
 
 
 def check_page(payload: bytes | bytearray | memoryview | str, shard: str) -> int:

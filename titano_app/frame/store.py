@@ -4,23 +4,29 @@ Does file I/O with only what CircuitPython's `os` has (listdir, stat, statvfs, r
 mkdir); OSError becomes StoreError. The root is passed in: "/sd" on the board, a temporary folder
 under CPython. Card layout::
 
-    <root>/p/<tail>/<picture id>.<version>.bmp  tail: last 2 hex digits of the (first) asset id,
-                                               256 folders, ~120 files each at 30,000 pictures
+    <root>/p/<tail>/<lead>/<picture id>.<version>.bmp   a picture; tail: last 2 hex digits of
+        the (first) asset id, as the page shards; lead: first hex digit of the picture id
     <root>/p/synced                            sync record: the digest of each page applied
     <root>/tmp/<picture id>.<version>.part     a download in progress (removed at boot)
     <root>/settings.json                       `settings` values, replaced via settings.json.tmp
 
+Why leaves: `os.listdir` (all the board has) builds the whole listing, and a sync diffs each page
+against the card. One folder per tail held ~120-150 names at 30,000 pictures, growing with the
+library; a leaf holds 1/16 of that (~7). Leaves split a folder by the id's FIRST digit, so leaf
+0, 1 .. f, each sorted, is the folder in id order: `held` chains them, one leaf listing at a
+time, and a page (sorted by id) is still diffed in one pass. Directories stay small: 256 folders
+in p/, 16 leaves in a folder. Counts are kept per folder; a boot lists the folders and their
+leaves. A card of the older one-level layout (<root>/p/<tail>/<file>) is moved into leaves at
+boot by renaming: nothing is deleted or fetched again, the sync record stays valid.
+
 A picture file is always complete: a download goes to its .part file, `commit` checks length and
 BMP header, then renames it into place (rename replaces on the board and on POSIX). Pictures are
-numbered 0..count-1 in folder order, then picture id order; `nth` and `index_of` map numbers and
-pictures with one folder listing, from per-folder counts kept up to date.
+numbered 0..count-1 in folder order, then picture id order (`nth`, `index_of`).
 
-`record` (a `record.SyncRecord`) says which page digest each shard last applied in full, so a
-sync fetches only the pages whose digest changed.
-
+`record` (a `record.SyncRecord`) says which page digest each shard last applied in full.
 Making room: delete the pictures no longer listed (REMOVE from `manifest.diff_page`) before
-downloading; when `has_room` is still false, stop and report `sd_full`. Never delete a listed
-picture to make room.
+downloading; when `has_room` is still false, report `sd_full`. Never delete a listed picture to
+make room.
 """
 
 import json
@@ -28,6 +34,7 @@ import os
 
 from . import bmp, files, settings
 from .files import StoreError
+from .names import id_order, is_picture, position, split
 from .record import SyncRecord
 
 try:  # noqa: SIM105 -- the board has no contextlib
@@ -36,32 +43,12 @@ except ImportError:  # the board has no collections.abc; it never evaluates anno
     pass
 
 RESERVE = 1 << 20  # left free for the settings file and the sync record
+LEADS = "0123456789abcdef"  # the leaves of a folder, in id order
 __all__ = ["RESERVE", "Store", "StoreError"]
 
 
-def _picture(name: str) -> bool:
-    return (len(name) == 49 or len(name) == 86) and name[-13] == "." and name.endswith(".bmp")
-
-
-def _id_order(names: list[str]) -> None:
-    """Sort file names by picture id, in place and without a key list (a key per name would
-    double the listing's memory). Plain sorting is id order except that a pair's file
-    "a+b.<v>.bmp" sorts before "a.<v>.bmp" while its id sorts after "a": move such singles up.
-    """
-    names.sort()
-    for j in range(len(names)):
-        name = names[j]
-        if len(name) != 49:
-            continue
-        k = j
-        while k > 0 and len(names[k - 1]) == 86 and names[k - 1][:36] == name[:36]:
-            k -= 1
-        if k < j:
-            names.insert(k, names.pop(j))
-
-
-def _split(name: str) -> tuple[str, str]:
-    return name[:-13], name[-12:-4]
+def _tail(picture_id: str) -> str:
+    return picture_id[34:36]
 
 
 class Store:
@@ -107,8 +94,29 @@ class Store:
     def rescan(self) -> int:
         """Count the pictures of every folder again; returns the total."""
         for i in range(256):
-            self._counts[i] = len(self._names(i))
+            self._counts[i] = self._recount(f"{i:02x}")
         return self.count()
+
+    def _recount(self, tail: str) -> int:
+        return sum(len(self._names(tail, lead)) for lead in self._leaves(tail))
+
+    def _leaves(self, tail: str) -> list[str]:
+        """The leaves of folder `tail`, after moving into them any picture the one-level layout
+        left in the folder itself (renamed, never deleted)."""
+        folder = f"{self._pics}/{tail}"
+        names = files.listdir(folder)
+        leaves = [n for n in names if len(n) == 1 and n in LEADS]
+        self._run("move pictures of " + folder, lambda: self._adopt(folder, names, leaves))
+        return leaves
+
+    def _adopt(self, folder: str, names: list[str], leaves: list[str]) -> None:
+        for name in names:
+            if not is_picture(name):
+                continue
+            if name[0] not in leaves:
+                files.mkdir(folder + "/" + name[0])
+                leaves.append(name[0])
+            files.rename(folder + "/" + name, f"{folder}/{name[0]}/{name}")
 
     def count(self) -> int:
         return sum(self._counts)
@@ -116,49 +124,67 @@ class Store:
     def count_per_dir(self) -> list[int]:
         return self._counts
 
-    def _names(self, folder: int) -> list[str]:
-        names = files.listdir(f"{self._pics}/{folder:02x}")
-        for other in [n for n in names if not _picture(n)]:  # rare: no copy of the listing
+    def _names(self, tail: str, lead: str) -> list[str]:
+        """The picture files of one leaf, in id order."""
+        names = files.listdir(f"{self._pics}/{tail}/{lead}")
+        for other in [n for n in names if not is_picture(n)]:  # rare: no copy of the listing
             names.remove(other)
-        _id_order(names)
+        id_order(names)
         return names
 
     def nth(self, index: int) -> tuple[str, str] | None:
         """(picture id, version) of picture number `index`, None when there is none."""
         for folder in range(256):
             if 0 <= index < self._counts[folder]:
-                names = self._names(folder)
-                self._counts[folder] = len(names)
-                return _split(names[index]) if index < len(names) else None
+                return self._nth_in(folder, index)
             index -= self._counts[folder]
+        return None
+
+    def _nth_in(self, folder: int, index: int) -> tuple[str, str] | None:
+        tail, seen = f"{folder:02x}", 0
+        for lead in LEADS:
+            names = self._names(tail, lead)
+            if index < seen + len(names):
+                return split(names[index - seen])
+            seen += len(names)
+        self._counts[folder] = seen  # the count was stale: the caller rescans
         return None
 
     def index_of(self, picture_id: str) -> int | None:
         """The number of a picture on the card (any version), None when it is not there."""
-        folder = int(picture_id[34:36], 16)
-        prefix = picture_id + "."
-        for i, name in enumerate(self._names(folder)):
-            if name.startswith(prefix) and len(name) == len(prefix) + 12:
-                return sum(self._counts[:folder]) + i
+        tail = _tail(picture_id)
+        index = sum(self._counts[: int(tail, 16)])
+        for lead in LEADS:
+            names = self._names(tail, lead)
+            if lead == picture_id[0]:
+                at = position(names, picture_id)
+                return None if at is None else index + at
+            index += len(names)
         return None
 
     def find(self, picture_id: str) -> str | None:
         """The version of `picture_id` on the card, None when it is not there."""
-        prefix = picture_id + "."
-        for name in self._names(int(picture_id[34:36], 16)):
-            if name.startswith(prefix) and len(name) == len(prefix) + 12:
-                return name[-12:-4]
-        return None
+        names = self._names(_tail(picture_id), picture_id[0])
+        at = position(names, picture_id)
+        return None if at is None else names[at][-12:-4]
 
     def held(self, tail: str) -> Iterator[tuple[str, str]]:
-        """(picture id, version) of the pictures in folder `tail`, sorted by id, for diff_page."""
-        for name in self._names(int(tail, 16)):
-            yield _split(name)
+        """(picture id, version) of the pictures in folder `tail`, sorted by id, for diff_page.
+
+        Lists one leaf at a time: leaves split the folder by the id's first digit, so leaf 0,
+        then 1 .. f is id order.
+        """
+        for lead in LEADS:
+            for name in self._names(tail, lead):
+                yield split(name)
 
     # -- pictures
 
     def path(self, picture_id: str, version: str) -> str:
-        return f"{self._pics}/{picture_id[34:36]}/{picture_id}.{version}.bmp"
+        return f"{self._leaf(picture_id)}/{picture_id}.{version}.bmp"
+
+    def _leaf(self, picture_id: str) -> str:
+        return f"{self._pics}/{_tail(picture_id)}/{picture_id[0]}"
 
     def temp_path(self, picture_id: str, version: str) -> str:
         """Where a download of this picture is written before `commit`."""
@@ -184,15 +210,15 @@ class Store:
             files.remove(temp)
             raise StoreError("download_failed", f"{picture_id}: {problem}")
         dest = self.path(picture_id, version)
-        self._run("commit " + picture_id, lambda: self._move(temp, dest))
+        self._run("commit " + picture_id, lambda: self._move(temp, dest, picture_id))
         return dest
 
-    def _move(self, temp: str, dest: str) -> None:
-        folder = dest[len(self._pics) + 1 : len(self._pics) + 3]
-        files.mkdir(self._pics + "/" + folder)
+    def _move(self, temp: str, dest: str, picture_id: str) -> None:
+        files.mkdir(self._pics + "/" + _tail(picture_id))
+        files.mkdir(self._leaf(picture_id))
         new = not files.exists(dest)
         files.rename(temp, dest)
-        self._counts[int(folder, 16)] += new
+        self._counts[int(_tail(picture_id), 16)] += new
 
     def discard(self, picture_id: str, version: str) -> None:
         """Drop an unfinished download."""
@@ -201,7 +227,7 @@ class Store:
     def delete(self, picture_id: str, version: str) -> bool:
         """Remove a picture; False when it was not there (deleting twice is harmless)."""
         gone = files.remove(self.path(picture_id, version))
-        self._counts[int(picture_id[34:36], 16)] -= gone
+        self._counts[int(_tail(picture_id), 16)] -= gone
         return gone
 
     # -- room

@@ -6,7 +6,8 @@ shows slides and answers commands between them. Only pages whose digest differs 
 record are fetched; each page is checked (CRC, lines) before anything is deleted. Per page,
 pictures no longer listed are deleted first (that frees room), then missing ones are downloaded;
 a replaced version is deleted only once its successor is on the card. A page is marked in the
-record only when all of it is on the card. Memory: one page and one card folder at a time.
+record only when all of it is on the card. Memory: one page (as received, not copied) and one
+card leaf listing (see store) at a time.
 """
 
 from . import manifest as mf
@@ -58,7 +59,7 @@ class Round:
             digest = self.summary.digest(shard)
             if self._store.record.get(shard) == digest:
                 continue
-            payload: bytes | None = b""  # drops the last page before the next one arrives
+            payload: bytearray | bytes | None = b""  # drops the last page before the next one
             if digest != mf.EMPTY:
                 payload = self._fetch(shard)
                 self.pages += 1
@@ -75,14 +76,14 @@ class Round:
             if complete:
                 self._store.record.mark(shard, digest)
 
-    def _fetch(self, shard: str) -> bytes | None:
+    def _fetch(self, shard: str) -> bytearray | bytes | None:
         try:
             return self._link.page(shard, self._now) or b""
         except mf.ManifestError as e:  # oversized: LinkError, the connection lost, goes on up
             self._report(e)
             return None
 
-    def _usable(self, payload: bytes, shard: str, digest: str) -> bool:
+    def _usable(self, payload: bytearray | bytes, shard: str, digest: str) -> bool:
         try:
             if not mf.page_ok(payload, digest):
                 raise mf.ManifestError(f"page {shard}: CRC does not match the summary")
@@ -92,18 +93,18 @@ class Round:
             self._report(e)
             return False
 
-    def _remove(self, payload: bytes, shard: str) -> None:
+    def _remove(self, payload: bytearray | bytes, shard: str) -> None:
         for tail in mf.shard_dirs(shard):
             for action, picture_id, version in mf.diff_page(payload, self._store.held(tail), tail):
                 if action == REMOVE and self._store.delete(picture_id, version):
                     self.removed += 1
                     self.changed = True
 
-    def _add(self, payload: bytes, tail: str) -> Iterator[bool]:
+    def _add(self, payload: bytearray | bytes, tail: str) -> Iterator[bool]:
         """Download what folder `tail` misses; yields after each try (True when it worked).
 
-        Each download starts from a fresh diff of the folder, so its listing (the largest thing
-        a sync holds besides the page) is not kept while the picture streams in.
+        Each download starts from a fresh diff of the folder, so no leaf listing (the largest
+        thing a sync holds besides the page) is kept while the picture streams in.
         """
         after = ""  # ids up to here were tried already (the diff runs in id order)
         while True:
@@ -116,7 +117,9 @@ class Round:
                 self.pending += 1
             yield ok
 
-    def _next_missing(self, payload: bytes, tail: str, after: str) -> tuple[str, str] | None:
+    def _next_missing(
+        self, payload: bytearray | bytes, tail: str, after: str
+    ) -> tuple[str, str] | None:
         """The first picture after `after` the folder lacks; on the way, drop each old version
         whose listed successor is on the card."""
         missing = ""

@@ -18,6 +18,7 @@ from PIL import Image
 
 from bridge import manifest as bridge_manifest
 from titano_app.frame.app import App
+from titano_app.frame.store import Store
 from titano_app.sim.device import SimDevice
 
 
@@ -115,4 +116,16 @@ def make_app(device: SimDevice, clock: Clock | None = None) -> App:
 
 def card_pictures(card: Path) -> set[str]:
     """The picture ids on a simulated card."""
-    return {p.name.split(".")[0] for p in (card / "p").glob("*/*.bmp")}
+    return {p.name.split(".")[0] for p in card_files(card)}
+
+
+def card_files(card: Path) -> list[Path]:
+    """The picture files on a simulated card, in the store's layout."""
+    return list((card / "p").glob("*/*/*.bmp"))
+
+
+def card_file(card: Path, picture_id: str, version: str) -> Path:
+    """Where the store keeps a picture on a simulated card; its folders are created."""
+    path = Path(Store(str(card)).path(picture_id, version))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
