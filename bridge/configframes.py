@@ -248,7 +248,7 @@ def _on_off(value: Any) -> str:
 
 def _level(lo: int, hi: int) -> Checker:
     def check(value: Any) -> str:
-        if isinstance(value, str) and value.strip().isdigit():
+        if isinstance(value, str) and value.strip().isdecimal():  # int() refuses "²"
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
             raise Invalid(f"expected an integer from {lo} to {hi}")

@@ -26,7 +26,7 @@ FRAME_ID_PATTERN = r"[a-z0-9_-]{1,32}"
 def split_listen(listen: str) -> tuple[str, int]:
     """`"host:port"` or `"[v6 address]:port"` → (host, port). Raises ValueError when malformed."""
     host, sep, port = listen.rpartition(":")
-    if not sep or not port.isdigit():
+    if not sep or not port.isdecimal():
         raise ValueError(f"expected host:port, got {listen!r}")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]

@@ -219,7 +219,7 @@ def _ours(payload: bytes, base: str, frame: str) -> bool:
     """
     try:
         doc = json.loads(payload.decode())
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # anyone may write these topics
         return False
     if not isinstance(doc, dict) or not isinstance(doc.get("o"), dict):
         return False

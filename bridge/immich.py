@@ -66,7 +66,7 @@ def _message(body: bytes) -> str:
     """Immich's `message` (with its validation issues), or a short excerpt of the body."""
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         data = None
     if isinstance(data, dict) and data.get("message") is not None:
         msg = data["message"]
@@ -89,7 +89,7 @@ def _next_page(value: Any) -> int | None:
     """Immich sends the next page number as a string ("2"), or null on the last page."""
     if value is None:
         return None
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and value.isdecimal():  # int() refuses isdigit's "²"
         return int(value)
     if isinstance(value, int) and not isinstance(value, bool):
         return value
@@ -157,7 +157,7 @@ class ImmichClient:
     def _read(self, resp: requests.Response, where: str, limit: int) -> bytes:
         """The whole body, or an error once it passes `limit` bytes or breaks off."""
         declared = resp.headers.get("Content-Length", "")
-        if declared.isdigit() and int(declared) > limit:
+        if declared.isdecimal() and int(declared) > limit:
             resp.close()
             raise ImmichResponseError(
                 f"{where} answered {declared} bytes, over the {limit}-byte limit", resp.status_code
@@ -208,7 +208,7 @@ class ImmichClient:
         raw = self._read(resp, where, _JSON_LIMIT)
         try:
             return json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise ImmichResponseError(f"{where} answered invalid JSON", resp.status_code) from None
 
     def _get_list(self, path: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:

@@ -220,7 +220,7 @@ def parse_summary(payload: bytes) -> Summary | None:
     """Parse a retained summary; None when empty, malformed or of another version. Never raises."""
     try:
         doc = json.loads(payload.decode())
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # deep nesting raises the last
         return None
     if not isinstance(doc, dict) or doc.get("v") != SUMMARY_VERSION:
         return None

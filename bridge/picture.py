@@ -41,7 +41,7 @@ def state_picture(payload: bytes) -> str | None:
     """The `picture` of a frame's state JSON when it is a valid picture id, else None."""
     try:
         doc = json.loads(payload)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # a frame may send deep nesting
         return None
     pid = doc.get("picture") if isinstance(doc, dict) else None
     return pid if isinstance(pid, str) and manifest.PICTURE_ID_RE.match(pid) else None
@@ -51,13 +51,17 @@ def parse_published(payload: bytes) -> Shown | None:
     """The id and URL expiry of a retained picture payload; None when empty or malformed."""
     try:
         doc = json.loads(payload)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # deep nesting raises the last
         return None
     if not isinstance(doc, dict) or not isinstance(doc.get("id"), str):
         return None
     url = doc.get("url")
-    exp = parse_qs(urlsplit(url).query).get("exp", [""])[0] if isinstance(url, str) else ""
-    return Shown(doc["id"], int(exp) if exp.isdigit() else None)
+    try:
+        exp = parse_qs(urlsplit(url).query).get("exp", [""])[0] if isinstance(url, str) else ""
+    except ValueError:  # e.g. an unclosed "[" in the host
+        exp = ""
+    # isdecimal, not isdigit: int() refuses digits such as "²".
+    return Shown(doc["id"], int(exp) if exp.isdecimal() else None)
 
 
 def needs_publish(shown: Shown | None, picture_id: str, now: float) -> bool:

@@ -59,8 +59,8 @@ def watchdog_interval(env: Mapping[str, str] | None = None) -> float | None:
     """
     env = os.environ if env is None else env
     usec, pid = env.get("WATCHDOG_USEC", ""), env.get("WATCHDOG_PID", "")
-    if not usec.isdigit() or int(usec) == 0:
+    if not usec.isdecimal() or int(usec) == 0:
         return None
-    if pid and (not pid.isdigit() or int(pid) != os.getpid()):
+    if pid and (not pid.isdecimal() or int(pid) != os.getpid()):
         return None
     return int(usec) / 2_000_000

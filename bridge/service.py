@@ -105,10 +105,14 @@ class Service:
         Raises StartupError when the bridge cannot work with this config. `connect_timeout`
         None waits for the broker as long as it takes.
         """
-        if self.config.bridge.metrics_listen:
-            self.server = MetricsServer(
-                self.config.bridge.metrics_listen, self.metrics, self.health
-            )
+        listen = self.config.bridge.metrics_listen
+        if listen:
+            try:
+                self.server = MetricsServer(listen, self.metrics, self.health)
+            except OSError as exc:  # port taken, address not on this host
+                raise StartupError(
+                    f"bridge.metrics_listen {listen!r}: {exc.strerror or exc}"
+                ) from None
             self.server.start()
         if self.immich is not None:
             self.policy = self._with_me(check_immich(self.immich, self.config))

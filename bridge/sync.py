@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
@@ -132,7 +133,9 @@ class Sync:
         """
         walk = self.full_due(now) if full is None else full
         new = self._walk(now) if walk else self._delta(now)
-        changed = new.members != self.lib.members or new.assets != self.lib.assets
+        # Names count too: a configured album name may move to an album already listed.
+        old = self.lib
+        changed = (new.members, new.assets, new.ids) != (old.members, old.assets, old.ids)
         new.generation = self.lib.generation + (1 if changed else 0)
         self.lib = new
         return changed
@@ -189,10 +192,23 @@ class Sync:
 
     def _folders(self, new: Library, walk: bool) -> None:
         for path in sorted(self.wanted.folders):
+            key: Key = ("folder", path)
+            if not os.path.isdir(path) or not os.access(path, os.R_OK | os.X_OK):
+                # An unmounted share or a failing disk is not "no pictures": keep what the
+                # frames have, as for an Immich error, until the folder can be read again.
+                kept = [
+                    self.lib.assets[i]
+                    for i in self.lib.members.get(key, ())
+                    if i in self.lib.assets
+                ]
+                log.warning("folder source %s is missing or unreadable; keeping its %d pictures",
+                            path, len(kept))  # fmt: skip
+                self._put(new, key, kept)
+                continue
             found = folder_assets(path)
             if not found and walk:  # once per walk, not every poll
-                log.warning("folder source %s holds no pictures (or cannot be read)", path)
-            self._put(new, ("folder", path), found)
+                log.warning("folder source %s holds no pictures", path)
+            self._put(new, key, found)
 
     @staticmethod
     def _put(new: Library, key: Key, assets: list[Asset]) -> None:

@@ -29,7 +29,8 @@ def fake() -> Iterator[FakeImmich]:
 def bridge_for(broker: Mosquitto, fake: FakeImmich, **kw: object) -> Bridge:
     cfg = config(broker, fake, **kw)  # type: ignore[arg-type]
     assert cfg.immich is not None
-    bridge = Bridge(replace(cfg, immich=replace(cfg.immich, timeout=0.5)))
+    # Long enough for a 1,000-asset page on a busy machine; the timeout fault waits longer.
+    bridge = Bridge(replace(cfg, immich=replace(cfg.immich, timeout=2.0)))
     bridge.step()
     return bridge
 
@@ -38,7 +39,7 @@ FAULTS: dict[str, Callable[[FakeImmich, str], None]] = {
     "500": lambda fake, path: fake.fail_next(1, 500, path),
     "401": lambda fake, path: fake.fail_next(1, 401, path),
     "403": lambda fake, path: fake.fail_next(1, 403, path),
-    "timeout": lambda fake, path: fake.delay(1.0, 1, path),
+    "timeout": lambda fake, path: fake.delay(4.0, 1, path),
     "garbage": lambda fake, path: fake.garbage_next(1, path),
     "truncated": lambda fake, path: fake.truncate_next(1, path),
 }

@@ -197,3 +197,17 @@ def test_folder_picture_uses_exif(broker: Mosquitto, tmp_path: Path) -> None:
     assert doc["description"] == "Harbour"
     assert doc["people"] == [] and doc["albums"] == []
     bridge.close()
+
+
+def test_a_frame_state_nested_too_deep_for_json_changes_nothing(
+    broker: Mosquitto, fake: FakeImmich
+) -> None:
+    photo = fake.add_asset(favorite=True)
+    bridge = Bridge(config(broker, fake))
+    bridge.step()
+    # Fits the broker's packet limit, but Python's json gives up with RecursionError.
+    publish(broker, "kitchen", f"{BASE}/kitchen/state", b"[" * 5000, retain=True)
+    bridge.pump(lambda: False, timeout=0.3)
+    _show(broker, "kitchen", photo)
+    assert _picture(bridge, broker, "kitchen", photo)["id"] == photo
+    bridge.close()

@@ -72,6 +72,18 @@ def test_wrong_broker_password_stops_the_start(broker: Mosquitto, fake: FakeImmi
     assert main(bad) == 1
 
 
+def test_metrics_port_in_use_stops_the_start(broker: Mosquitto, fake: FakeImmich) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        listen = f"127.0.0.1:{taken.getsockname()[1]}"
+        cfg = config(broker, fake, metrics_listen=listen)
+        with pytest.raises(StartupError, match=f"bridge.metrics_listen '{listen}'"):
+            Service(cfg).start(datetime.now(UTC))
+        assert main(cfg) == 1
+    assert retained(broker) == {}  # it never went online
+
+
 def test_schedules_fire_at_local_time(broker: Mosquitto, fake: FakeImmich) -> None:
     weekdays = ("mon", "tue", "wed", "thu", "fri")
     entries = (
@@ -134,6 +146,30 @@ def test_folder_source_without_immich(broker: Mosquitto, tmp_path: Path) -> None
     after = manifest_of(retained(broker))
     assert folder_asset_id("c.jpg") in after
     assert after[folder_asset_id("a.jpg")] != held[folder_asset_id("a.jpg")]
+    bridge.close()
+
+
+def test_folder_that_goes_missing_keeps_its_pictures(broker: Mosquitto, tmp_path: Path) -> None:
+    share = tmp_path / "nas"
+    photos = share / "photos"  # inside the share: unmounted, it is missing rather than empty
+    photos.mkdir(parents=True)
+    _photo(photos / "a.jpg", (64, 48))
+    _photo(photos / "b.jpg", (64, 48))
+    bridge = Bridge(
+        config(broker, None, frames=[frame("kitchen", (Source("folder", str(photos)),))])
+    )
+    bridge.step()
+    held = retained(broker)
+    assert len(manifest_of(held)) == 2
+    photos.rename(share / "elsewhere")  # the share goes away
+    bridge.step()
+    bridge.walk()
+    bridge.walk()  # two full walks would confirm any removal
+    assert retained(broker) == held
+    (share / "elsewhere").rename(photos)
+    (photos / "b.jpg").unlink()
+    bridge.walk()
+    assert set(manifest_of(retained(broker))) == {folder_asset_id("a.jpg")}
     bridge.close()
 
 

@@ -462,6 +462,16 @@ def test_schedule_errors(tmp_path: Path) -> None:
     ]
 
 
+def test_schedule_level_in_unicode_digits_is_a_config_error(tmp_path: Path) -> None:
+    # "²" passes str.isdigit but int() refuses it: an error naming the key, not a crash.
+    data = yaml.safe_load(MINIMAL + '    schedule: [{at: "08:00", brightness: "²"}]\n')
+    with pytest.raises(ConfigError) as info:
+        parse_config(data, {}, tmp_path)
+    assert info.value.errors == [
+        "frames.den.schedule[0].brightness: expected an integer from 0 to 100, got '²'"
+    ]
+
+
 # --- robustness -------------------------------------------------------------------------------
 
 _scalars = st.one_of(

@@ -173,6 +173,7 @@ def test_removal_and_stale_frames() -> None:
     retained[topics.discovery(PREFIX, "cellar")] = b""  # already removed
     retained["homeassistant/device/zigbee_lamp/config"] = b'{"o": {"name": "z2m"}}'
     retained[topics.discovery(PREFIX, "porch")] = b"not json"
+    retained[topics.discovery(PREFIX, "shed")] = b"[" * 5000  # too deep for Python's json
     assert discovery.stale(["kitchen"], retained, PREFIX, BASE) == ["attic", "hall"]
     assert discovery.stale(["kitchen", "hall", "attic"], retained, PREFIX, BASE) == []
 

@@ -203,6 +203,7 @@ def test_parse_summary_round_trip() -> None:
         b'{"v":1,"rev":"00000000","count":1,"width":0,"shards":{"all":"nothex!"},"url":"u","format":"f","generated":1}',
         b'{"v":1,"rev":"00000000","count":1,"width":0,"shards":{"x/y":"00000000"},"url":"u","format":"f","generated":1}',
         b'{"v":1,"rev":"00000000","count":1,"width":0,"shards":{},"url":null,"format":"f","generated":1}',
+        b"[" * 5000,  # too deep for Python's json: RecursionError, not ValueError
     ],
 )
 def test_parse_summary_rejects_malformed(payload: bytes) -> None:

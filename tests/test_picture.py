@@ -41,3 +41,15 @@ def test_hundreds_of_people_and_albums_are_capped() -> None:
     doc = json.loads(data)
     assert 0 < len(doc["people"]) <= picture.MAX_NAMES
     assert 0 < len(doc["albums"]) <= picture.MAX_NAMES
+
+
+def test_malformed_frame_states_and_payloads_are_none() -> None:
+    deep = b"[" * 5000 + b"]" * 5000
+    assert picture.state_picture(deep) is None
+    assert picture.state_picture(b'{"picture": ' + deep + b"}") is None
+    assert picture.parse_published(deep) is None
+    # int() refuses "²" although str.isdigit accepts it; a broken URL is no expiry either.
+    odd = json.dumps({"id": PID, "url": "http://r/x.jpg?exp=%C2%B2"}).encode()
+    assert picture.parse_published(odd) == picture.Shown(PID, None)
+    broken = json.dumps({"id": PID, "url": "http://[r/x.jpg?exp=5"}).encode()
+    assert picture.parse_published(broken) == picture.Shown(PID, None)

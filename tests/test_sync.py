@@ -173,6 +173,35 @@ def test_album_by_name_and_by_id(broker: Mosquitto, fake: FakeImmich) -> None:
     bridge.close()
 
 
+def _rename_album(fake: FakeImmich, album_id: str, name: str) -> None:
+    with fake.lock:
+        fake.albums[album_id].name = name
+        fake.albums[album_id].updated = fake.now
+        fake.version += 1
+
+
+def test_album_name_moved_to_another_listed_album_is_followed(
+    broker: Mosquitto, fake: FakeImmich
+) -> None:
+    photos = fake.add_assets(5)
+    family = fake.add_album("Family", photos[:4])
+    trips = fake.add_album("Trips", [*photos[:3], photos[4]])
+    frames = [
+        frame("kitchen", (Source("album", "Family"),)),
+        frame("hall", (Source("album", trips),)),  # so the bridge lists Trips already
+    ]
+    bridge = started(broker, fake, frames=frames)
+    assert set(manifest_of(retained(broker))) == set(photos[:4])
+    # The name now points at an album whose members the bridge already holds: no member set
+    # changes, only which one the kitchen's source names.
+    _rename_album(fake, family, "Family 2019")
+    _rename_album(fake, trips, "Family")
+    bridge.step()
+    assert set(manifest_of(retained(broker))) == {*photos[:3], photos[4]}
+    assert set(manifest_of(retained(broker), "hall")) == {*photos[:3], photos[4]}
+    bridge.close()
+
+
 def test_person_source_follows_new_faces(broker: Mosquitto, fake: FakeImmich) -> None:
     alice = fake.add_person("Alice")
     photos = fake.add_assets(5)
