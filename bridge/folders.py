@@ -42,7 +42,13 @@ def folder_assets(root: str | Path) -> list[Asset]:
     """Every picture file under `root`; its version follows the file's mtime and size."""
     base = Path(root)
     found = []
-    for picture_id, (rel, mtime_ns, size) in scan_folder(base).items():
+    files = scan_folder(base)
+    # Forget sizes of files that changed or left this folder, so the cache never outgrows it.
+    current = {(str(base / rel), mtime, size) for rel, mtime, size in files.values()}
+    inside = str(base) + os.sep
+    for key in [k for k in _SIZES if k[0].startswith(inside) and k not in current]:
+        del _SIZES[key]
+    for picture_id, (rel, mtime_ns, size) in files.items():
         width, height = image_size(base / rel, mtime_ns, size)
         found.append(
             Asset(

@@ -46,6 +46,9 @@ from bridge.sync import Sync, Wanted
 
 log = logging.getLogger(__name__)
 
+# After an unexpected error in the loop, wait this long (seconds) before the next tick.
+LOOP_ERROR_PAUSE = 5.0
+
 CONNECT_TIMEOUT = 10.0
 
 
@@ -161,11 +164,18 @@ class Service:
         watchdog = sdnotify.watchdog_interval()
         pinged = 0.0
         while not stop.is_set():
-            self.tick(datetime.now(UTC))
-            if watchdog is not None and time.monotonic() - pinged >= watchdog:
-                sdnotify.notify(sdnotify.WATCHDOG)
-                pinged = time.monotonic()
-            self.handle_events(1.0)
+            try:
+                self.tick(datetime.now(UTC))
+                if watchdog is not None and time.monotonic() - pinged >= watchdog:
+                    sdnotify.notify(sdnotify.WATCHDOG)
+                    pinged = time.monotonic()
+                self.handle_events(1.0)
+            except Exception:
+                # A bug in one step must not stop every frame's updates: say so and go on. The
+                # watchdog is not fed meanwhile, so a loop that only ever fails gets restarted.
+                log.exception("unexpected error in the bridge loop; carrying on")
+                self.metrics.inc("loop_errors_total")
+                stop.wait(LOOP_ERROR_PAUSE)
 
     def wake(self) -> None:
         """Stop soon: make a waiting `start` or `handle_events` return (a signal handler)."""

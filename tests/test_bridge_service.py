@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -171,6 +172,35 @@ def test_folder_that_goes_missing_keeps_its_pictures(broker: Mosquitto, tmp_path
     bridge.walk()
     assert set(manifest_of(retained(broker))) == {folder_asset_id("a.jpg")}
     bridge.close()
+
+
+def test_an_unexpected_error_in_the_loop_is_logged_and_survived(
+    broker: Mosquitto, fake: FakeImmich, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bridge.service
+
+    monkeypatch.setattr(bridge.service, "LOOP_ERROR_PAUSE", 0.01)
+    fake.add_favorites(3)
+    service = Bridge(config(broker, fake)).service
+    real_tick, calls = service.tick, []
+
+    def tick(now: datetime) -> None:
+        calls.append(now)
+        if len(calls) == 1:
+            raise KeyError("a bug")
+        real_tick(now)
+        if len(calls) >= 3:
+            stop.set()
+
+    monkeypatch.setattr(service, "tick", tick)
+    stop = threading.Event()
+    runner = threading.Thread(target=service.run, args=(stop,))
+    runner.start()
+    runner.join(timeout=30)
+    assert not runner.is_alive() and len(calls) >= 3
+    assert service.metrics.get("loop_errors_total") == 1
+    assert len(manifest_of(retained(broker))) == 3
+    service.close()
 
 
 def test_metrics_and_health(broker: Mosquitto, fake: FakeImmich) -> None:

@@ -148,6 +148,19 @@ def _write(path: Path, size: tuple[int, int], orientation: int | None = None) ->
     Image.new("RGB", size, (10, 200, 30)).save(path, exif=exif)
 
 
+def test_folder_size_cache_forgets_files_that_left(tmp_path: Path) -> None:
+    from bridge import folders
+
+    _write(tmp_path / "a.jpg", (60, 40))
+    _write(tmp_path / "b.jpg", (60, 40))
+    folder_assets(tmp_path)
+    cached = lambda: {k[0] for k in folders._SIZES if k[0].startswith(str(tmp_path))}  # noqa: E731
+    assert cached() == {str(tmp_path / "a.jpg"), str(tmp_path / "b.jpg")}
+    (tmp_path / "b.jpg").unlink()
+    folder_assets(tmp_path)
+    assert cached() == {str(tmp_path / "a.jpg")}
+
+
 def test_folder_assets_have_ids_versions_and_upright_sizes(tmp_path: Path) -> None:
     _write(tmp_path / "wide.jpg", (60, 40))
     _write(tmp_path / "turned.jpg", (60, 40), orientation=6)  # shot rotated: upright is 40×60
