@@ -309,7 +309,7 @@ def test_the_check_catches(source: str, rel: str, issue: str) -> None:
         ("import adafruit_minimqtt.adafruit_minimqtt as MQTT\nimport adafruit_requests\n", "a.py"),
         ("import os, gc, json, binascii, struct, random, zlib\nos.listdir('/')\n", "frame/x.py"),
         ("from . import manifest\nfrom .store import Store\n", "frame/x.py"),
-        ("from frame.app import run\nfrom frame.hw import Board\n", "code.py"),
+        ("from frame.main import run\nfrom frame.hw import Board\n", "code.py"),
         ("x = 1\nf'{x:02x} {x!r}'\n", "frame/x.py"),
         ("a, *b = [1, 2]\n", "frame/x.py"),
     ],

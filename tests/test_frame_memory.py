@@ -13,7 +13,7 @@ What is measured, while the app ticks through each sync (the first from before i
 - `app_held`: what allocations made in titano_app/frame files hold after a tick, the worst
   tick: the app's own working set between ticks (the summary's digests; the page the app
   keeps is the buffer MiniMQTT read it into, so it counts in `peak`, not here).
-Garbage is collected after each tick, as `frame.app.run` does on the board. CPython objects
+Garbage is collected after each tick, as `frame.main.run` does on the board. CPython objects
 are larger than the board's, so these numbers are on the safe side.
 """
 

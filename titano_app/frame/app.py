@@ -7,7 +7,6 @@ light sensor, advance the slideshow when due, take one step of the sync round, p
 state when due. Errors are reported as events and never stop the show.
 """
 
-import gc
 import time
 
 from . import VERSION, commands, state
@@ -45,7 +44,7 @@ class App:
         self.clock = clock or monotonic_ms
         config = Config(device.getenv)
         self.topics = config.topics
-        self.store = Store(device.mount(), device.statvfs)
+        self.store = Store(device.mount(), device.statvfs, feed=device.feed)
         self.store.boot()
         self.settings = self.store.load_settings()
         self.show = Show(device, self.store)
@@ -59,6 +58,7 @@ class App:
         self.live: dict[str, object] = {"sync": "offline", "version": VERSION, "pending": 0}
         self._light_ms = -LIGHT_MS
         self._serviced_ms = 0
+        self._online = False  # the link as the app last saw it
         pool, ctx, secret = device.pool, device.ssl_context, config.secret
         self.link = Link(self.topics, config.host, config.port, secret, pool, ctx, device.feed)
         self.fetcher = Fetcher(pool, ctx, secret)
@@ -89,11 +89,12 @@ class App:
             self._publish_state(now)
 
     def _network(self, now: int) -> None:
-        was = self.link.connected
-        if not was and now >= self.link._retry_at:
+        if not self.link.connected and now >= self.link._retry_at:
             self.device.connect_wifi()
         up = self.link.poll(now)
-        if up != was:
+        # against what the app last saw: the link also drops in downloads, page fetches, publishes
+        if up != self._online:
+            self._online = up
             self.device.offline(not up)
             self.live["sync"] = "idle" if up else "offline"
             self.pacer.changed()
@@ -120,7 +121,7 @@ class App:
             self.command(name, payload, now)
 
     def _oversized(self, topic: str, size: int) -> None:
-        # dropped unread by the link: say so, change nothing
+        # dropped by the link without parsing it: say so, change nothing
         what = f"is {size} bytes (limit {MAX_MESSAGE})"
         name = self.topics.command_of(topic)
         if topic == self.topics.manifest:
@@ -146,7 +147,10 @@ class App:
             else:
                 self.report(commands.CommandError(f"show: {value} is not on the card"))
         else:
-            self.store.record.reset(self.summary.width if self.summary else 0)
+            try:
+                self.store.record.reset(self.summary.width if self.summary else 0)
+            except FrameError as e:  # the card: report it, still re-read the manifest
+                self.report(e)
             self.link.refresh_summary(now)
 
     def _settings_changed(self, action: str, now: int) -> None:
@@ -215,8 +219,7 @@ class App:
 
     def _drop_round(self) -> None:
         if self.steps is not None:
-            self.steps = None
-            self.round = None
+            self.steps = self.round = None
             self.retry_ms = self.clock() + 1000
 
     def _between(self) -> None:
@@ -248,15 +251,13 @@ class App:
             self._card_changed(now)
 
     def _card_changed(self, now: int) -> None:
-        self.show.resize()
-        self.live["count"] = self.store.count()
+        self.show.resize()  # the count is taken when the state is published
         if self.show.picture is None and self.settings["display"]:
             self._advance("next", now)
         self.pacer.changed()
 
     def _round_done(self, rnd: Round, now: int) -> None:
-        self.steps = None
-        self.round = None
+        self.steps = self.round = None
         self.retry_ms = now + RETRY_MS if rnd.failed else -1
         self.live["pending"] = rnd.pending
         self.live["sync"] = "error" if rnd.failed else "idle"
@@ -288,11 +289,3 @@ class App:
             live["sd_free_mb"] = None
         if self.link.publish(self.topics.state, state.state_json(self.settings, live), True, now):
             self.pacer.sent(now)
-
-
-def run(device: Device) -> None:
-    """The frame's main loop (code.py calls this); never returns."""
-    app = App(device)
-    while True:
-        app.tick(monotonic_ms())
-        gc.collect()

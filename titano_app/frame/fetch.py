@@ -6,6 +6,7 @@ A dropped connection just ends the stream: the caller compares the bytes with Co
 (`store.commit`) before anything replaces a picture. Errors become FetchError `download_failed`.
 """
 
+import adafruit_connection_manager
 import adafruit_requests
 
 from .errors import FrameError
@@ -28,6 +29,7 @@ class Fetcher:
 
     def __init__(self, pool: object, ssl_context: object, secret: str) -> None:
         self._session = adafruit_requests.Session(pool, ssl_context)
+        self._sockets = adafruit_connection_manager.get_connection_manager(pool)  # the session's
         self._headers = {"Authorization": "Bearer " + secret}
         self.requests = 0
 
@@ -53,7 +55,16 @@ class Fetcher:
         except Exception as e:
             raise FetchError(f"{url}: {e}") from None
         finally:
-            try:  # noqa: SIM105 -- the board has no contextlib
-                response.close()
-            except Exception:  # a dead socket may fail to close; it is dropped either way
-                pass
+            self._release(response)
+
+    def _release(self, response: adafruit_requests.Response) -> None:
+        # Read to its end, the body has freed the socket for the next request already. Else
+        # (an error status, a failure mid-stream) close it: `close()` would only free it, and
+        # the next request would read what is left of this body as its response.
+        sock, response.socket = response.socket, None
+        if sock is None:
+            return
+        try:  # noqa: SIM105 -- the board has no contextlib
+            self._sockets.close_socket(sock)
+        except Exception:  # a dead socket may fail to close; it is dropped either way
+            pass

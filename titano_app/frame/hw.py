@@ -102,7 +102,11 @@ class Board(Device):
         self._file = None
         gc.collect()
         f = open(path, "rb")  # noqa: SIM115 -- OnDiskBitmap reads it for as long as it is shown
-        bitmap = displayio.OnDiskBitmap(f)
+        try:
+            bitmap = displayio.OnDiskBitmap(f)
+        except ValueError as e:  # a damaged file: the app expects OSError, as from open()
+            f.close()
+            raise OSError("cannot draw " + path + ": " + str(e)) from None
         grid = displayio.TileGrid(bitmap, pixel_shader=bitmap.pixel_shader)
         offline = self._icon in self._group
         while len(self._group):

@@ -7,9 +7,12 @@ diffed again. A new width clears every slot, so a record never outlives its widt
 """
 
 from .files import StoreError, write_atomic
+from .manifest import EMPTY, HEX
 
 _SLOT = 8
 _BLANK = b" " * _SLOT
+_EMPTY = EMPTY.encode()
+_HEX = HEX.encode()
 
 
 def _width(shard: str) -> int:
@@ -47,7 +50,10 @@ class SyncRecord:
                 value = f.read(_SLOT)
         except OSError:
             return None
-        return None if len(value) != _SLOT or value == _BLANK else value.decode()
+        # blank or damaged (an erased sector reads 0xff, not even UTF-8): unknown, not a crash
+        if len(value) != _SLOT or (value != _EMPTY and value.strip(_HEX)):
+            return None
+        return value.decode()
 
     def mark(self, shard: str, digest: str) -> None:
         """Record that the page of `shard` with `digest` is fully on the card."""

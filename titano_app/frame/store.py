@@ -60,8 +60,10 @@ class Store:
         statvfs: Callable[[str], Sequence[int]] | None = None,
         screen: tuple[int, int] = (480, 320),
         reserve: int = RESERVE,
+        feed: Callable[[], None] | None = None,
     ) -> None:
         self.root = root
+        self._feed = feed or (lambda: None)  # the watchdog, between folders of a long walk
         self._pics = root + "/p"
         self._tmp = root + "/tmp"
         self.record = SyncRecord(self._pics + "/synced")
@@ -93,7 +95,8 @@ class Store:
 
     def rescan(self) -> int:
         """Count the pictures of every folder again; returns the total."""
-        for i in range(256):
+        for i in range(256):  # thousands of listings on a big card: longer than the watchdog
+            self._feed()
             self._counts[i] = self._recount(f"{i:02x}")
         return self.count()
 
@@ -172,11 +175,14 @@ class Store:
         """(picture id, version) of the pictures in folder `tail`, sorted by id, for diff_page.
 
         Lists one leaf at a time: leaves split the folder by the id's first digit, so leaf 0,
-        then 1 .. f is id order.
+        then 1 .. f is id order. Only leaves that exist are listed: a sync of a small library
+        (one page, "all") walks all 256 folders, most of them missing or nearly empty.
         """
+        leaves = files.listdir(f"{self._pics}/{tail}")
         for lead in LEADS:
-            for name in self._names(tail, lead):
-                yield split(name)
+            if lead in leaves:
+                for name in self._names(tail, lead):
+                    yield split(name)
 
     # -- pictures
 

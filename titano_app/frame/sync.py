@@ -70,6 +70,7 @@ class Round:
             self._remove(payload, shard)
             complete = True
             for tail in mf.shard_dirs(shard):
+                self._between()  # page "all" walks 256 folders, most without a download
                 for done in self._add(payload, tail):
                     complete = complete and done
                     yield
@@ -95,6 +96,7 @@ class Round:
 
     def _remove(self, payload: bytearray | bytes, shard: str) -> None:
         for tail in mf.shard_dirs(shard):
+            self._between()  # the watchdog: page "all" lists 256 folders here
             for action, picture_id, version in mf.diff_page(payload, self._store.held(tail), tail):
                 if action == REMOVE and self._store.delete(picture_id, version):
                     self.removed += 1

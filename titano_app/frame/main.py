@@ -1,0 +1,45 @@
+"""The frame's main loop: tick the app for ever, and outlive what nobody foresaw.
+
+An exception that escapes a tick is a bug, but stopping would leave the board at "Code done
+running" with a frozen picture until someone pulls the plug. So the loop frees memory (a
+MemoryError is the likeliest), reports the error as an `internal` event, pauses a moment and
+goes on. A tick that fails before it feeds the watchdog, every time, still gets the board reset.
+I/O only through the app and its device.
+"""
+
+import gc
+import time
+
+from .app import App, monotonic_ms
+from .errors import FrameError
+
+try:  # noqa: SIM105 -- the board has no contextlib; annotations only, never evaluated there
+    from .device import Device
+except ImportError:
+    pass
+
+PAUSE_AFTER_ERROR_S = 1
+
+
+def run(device: "Device", app: "App | None" = None) -> None:
+    """Run the frame (code.py calls this with the board); never returns."""
+    if app is None:
+        app = App(device)
+    while True:
+        try:
+            app.tick(monotonic_ms())
+        except Exception as e:  # everything: see the module docstring
+            survive(app, e)
+        gc.collect()
+
+
+def survive(app: App, error: Exception) -> None:
+    """After an unforeseen error: free memory, say what happened, pause."""
+    gc.collect()
+    detail = repr(error)[:120]
+    print("titanoframe: unexpected error:", detail)
+    try:  # noqa: SIM105 -- the board has no contextlib
+        app.report(FrameError("internal", detail))
+    except Exception:  # reporting is best effort here
+        pass
+    time.sleep(PAUSE_AFTER_ERROR_S)
