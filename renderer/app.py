@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from renderer.service import Service
 
 log = logging.getLogger(__name__)
-access = logging.getLogger("renderer.access")
 
 PICTURE_ROUTE = "/v1/frames/{frame}/pictures/{name}"
 # A picture's bytes never change under one version: clients may keep it, privately.
@@ -187,8 +186,10 @@ def _route_name(request: web.Request) -> str:
 
 @web.middleware
 async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """JSON for aiohttp's own errors, 500 for the unexpected, one metric and log line each."""
-    started = time.monotonic()
+    """JSON for aiohttp's own errors, 500 for the unexpected (logged), one metric each.
+
+    The access log line is `renderer.accesslog`'s, written by aiohttp once the answer is sent.
+    """
     try:
         resp = await handler(request)
     except web.HTTPException as exc:
@@ -199,13 +200,6 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         resp = problem(500, "internal", "unexpected error; the renderer's log has the details")
     service = request.app[SERVICE]
     service.metrics.inc("requests_total", route=_route_name(request), status=str(resp.status))
-    access.debug(
-        "%s %r %d %.1fms",
-        request.method,
-        request.path,
-        resp.status,
-        (time.monotonic() - started) * 1000,
-    )
     return resp
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import os
 import re
 import tempfile
@@ -24,7 +25,9 @@ from typing import NamedTuple
 
 from bridge import manifest
 from bridge.config import ImageProfile
-from renderer.ids import parse_picture_id
+from renderer.ids import EXTENSIONS, parse_picture_id
+
+log = logging.getLogger(__name__)
 
 # Bump when a code change alters the pixels of an unchanged profile, so old entries are not served.
 RENDER_REVISION = "1"
@@ -33,9 +36,7 @@ RENDER_REVISION = "1"
 # syscall per request.
 TOUCH_INTERVAL = 300.0
 
-_VERSION = re.compile(r"[0-9a-f]{8}")
 _PROFILE_KEY = re.compile(r"[0-9a-f]{12}")
-_EXTS = ("bmp", "jpg")
 
 
 class CacheKey(NamedTuple):
@@ -60,8 +61,8 @@ def entry_path(key: CacheKey) -> str:
     if (
         _PROFILE_KEY.fullmatch(key.profile) is None
         or parse_picture_id(key.picture_id) is None
-        or _VERSION.fullmatch(key.version) is None
-        or key.ext not in _EXTS
+        or manifest.VERSION_RE.match(key.version) is None
+        or key.ext not in EXTENSIONS
     ):
         raise ValueError(f"not a cache key: {key!r}")
     return f"{key.profile}/{key.picture_id[-2:]}/{key.picture_id}.{key.version}.{key.ext}"
@@ -226,4 +227,7 @@ class DiskCache:
                 self._bytes -= self._index.pop(key)[0]
             self.evictions += len(drop)
         for key in drop:
-            self.path(key).unlink(missing_ok=True)
+            try:
+                self.path(key).unlink(missing_ok=True)
+            except OSError as exc:  # a read-only or foreign-owned file must not fail a request
+                log.warning("cannot evict %s from the cache: %s", self.path(key).name, exc.strerror)

@@ -181,8 +181,17 @@ def draw_caption(img: Image.Image, text: str, box: tuple[int, int, int, int]) ->
 
 
 def _fit_width(text: str, font: ImageFont.FreeTypeFont, width: int) -> str:
-    if font.getlength(text) <= width:
+    """The longest prefix of ``text`` that fits ``width`` pixels, with "…" when cut."""
+    # Every glyph is at least a pixel wide, so a text longer than `width` characters cannot fit,
+    # and no more than `width` of them can precede the "…": a long Immich description costs a
+    # few measurements, not one per character over the whole text.
+    if len(text) <= width and font.getlength(text) <= width:
         return text
-    while text and font.getlength(text + "…") > width:
-        text = text[:-1]
-    return text.rstrip(" ·,-") + "…"
+    fits, over = 0, min(len(text), max(width, 0)) + 1
+    while over - fits > 1:
+        mid = (fits + over) // 2
+        if font.getlength(text[:mid] + "…") <= width:
+            fits = mid
+        else:
+            over = mid
+    return text[:fits].rstrip(" ·,-") + "…"

@@ -11,6 +11,7 @@ Every failure, whatever the decoder raised, comes out as ``ImageError``.
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
@@ -216,7 +217,10 @@ def _scale_faces(faces: Sequence[FaceBox], size: Size) -> list[Box]:
     """Face boxes in the decoded image's pixels; boxes with nonsense dimensions are ignored."""
     boxes: list[Box] = []
     for x1, y1, x2, y2, ref_w, ref_h in faces:
-        if ref_w <= 0 or ref_h <= 0 or x2 <= x1 or y2 <= y1:
+        # Written so NaN fails too; an infinite edge would make the crop window NaN.
+        if not (ref_w > 0 and ref_h > 0 and x2 > x1 and y2 > y1):
+            continue
+        if not all(math.isfinite(v) for v in (x1, y1, x2, y2)):
             continue
         sx, sy = size[0] / ref_w, size[1] / ref_h
         boxes.append((x1 * sx, y1 * sy, x2 * sx, y2 * sy))

@@ -89,12 +89,6 @@ class Metrics:
         with self._lock:
             self._values[(name, tuple(sorted(labels.items())))] = value
 
-    def clear(self, name: str) -> None:
-        """Drop every labelled series of `name` (e.g. a frame that left the config)."""
-        with self._lock:
-            for key in [k for k in self._values if k[0] == name]:
-                del self._values[key]
-
     def observe(self, name: str, seconds: float) -> None:
         counts, total = self._hist[name]
         with self._lock:
@@ -109,11 +103,6 @@ class Metrics:
     def get(self, name: str, **labels: str) -> float:
         with self._lock:
             return self._values.get((name, tuple(sorted(labels.items()))), 0.0)
-
-    def total(self, name: str) -> float:
-        """Sum over every label set of `name`."""
-        with self._lock:
-            return sum(v for (n, _), v in self._values.items() if n == name)
 
     def exposition(self) -> str:
         with self._lock:

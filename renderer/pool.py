@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import multiprocessing
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 
 Outcome = int | FailureTuple
 CRASHED: FailureTuple = (502, "render_crashed", "the render worker died on this image", False)
+STOPPED: FailureTuple = (503, "shutting_down", "the renderer is stopping", False)
 # How long `close` waits for a worker to finish its job and exit before killing it.
 STOP_GRACE = 10.0
 
@@ -59,7 +61,7 @@ class RenderPool:
     async def produce(self, task: Task) -> int:
         """Run `task` in a worker, which writes the file at `task.path`; returns its size."""
         if self._closed:
-            raise PictureError(503, "shutting_down", "the renderer is stopping")
+            raise PictureError(*STOPPED)
         fut: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         if not any(w.alive for w in self._pool):
             raise PictureError(503, "no_workers", "no render worker is running")
@@ -77,13 +79,16 @@ class RenderPool:
     async def close(self) -> None:
         """Fail queued jobs, let running ones finish (up to `STOP_GRACE`), stop the workers."""
         self._closed = True
-        self._fail_queued(PictureError(503, "shutting_down", "the renderer is stopping"))
+        self._fail_queued(PictureError(*STOPPED))
         running = [w.job for w in self._pool if w.job is not None]
         if running:
             await asyncio.wait(running, timeout=STOP_GRACE)
         workers, self._pool = self._pool, []
         for w in workers:
             self._detach(w)
+            job, w.job = w.job, None
+            if job is not None and not job.done():  # past the grace: no answer will be read
+                job.set_result(STOPPED)
             with contextlib.suppress(OSError):
                 w.conn.send(None)
             w.conn.close()
@@ -173,8 +178,10 @@ def _who(worker: _Worker) -> tuple[int | None, int | None]:
 
 
 def _join(processes: list[BaseProcess]) -> None:
+    # One grace for all of them: a worker still busy holds the others' wait up to it, not past.
+    deadline = time.monotonic() + STOP_GRACE
     for process in processes:
-        process.join(STOP_GRACE)
+        process.join(max(0.0, deadline - time.monotonic()))
         if process.is_alive():
             process.kill()
             process.join(1)

@@ -4,8 +4,8 @@ Messages are applied one at a time (`apply`); lookups (`version`) find a picture
 its id and the summary's `width`, so there is no merged copy to rebuild when a page changes and
 a 45,000-picture manifest loads in one pass. Only shards the current summary names count, so
 pages left over from an older width, or cleared while the service was away, are never served.
-A malformed message is rejected and the previous state kept. Thread-safe: the MQTT thread
-writes while the HTTP loop reads.
+A malformed or oversized message is rejected and the previous state kept. Thread-safe: the
+MQTT thread writes while the HTTP loop reads.
 """
 
 from __future__ import annotations
@@ -14,7 +14,14 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from bridge.manifest import Summary, parse_page, parse_summary, shard_of
+from bridge.manifest import (
+    PAGE_LIMIT,
+    SUMMARY_LIMIT,
+    Summary,
+    parse_page,
+    parse_summary,
+    shard_of,
+)
 
 
 @dataclass
@@ -50,6 +57,10 @@ class Roster:
         state = self._frames.get(frame)
         if state is None:
             return Applied(True)
+        # The bridge never publishes more (docs/protocol.md §2): anything bigger is not a
+        # manifest, and parsing it would only grow this process.
+        if len(payload) > (SUMMARY_LIMIT if shard is None else PAGE_LIMIT):
+            return REJECTED
         if shard is None:
             return self._apply_summary(state, payload)
         page = parse_page(payload)

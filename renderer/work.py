@@ -61,9 +61,18 @@ def serve(conn: Connection, spec: UpstreamSpec) -> None:
     try:
         conn.send(os.getpid())
         while (task := conn.recv()) is not None:
-            conn.send(produce(task))
+            conn.send(_answer(task))
     except (EOFError, OSError):
         pass  # the serving process is gone: nothing is left to answer
+
+
+def _answer(task: Task) -> int | FailureTuple:
+    try:
+        return produce(task)
+    except Exception as exc:
+        # Something nobody foresaw (an odd file, a library bug) costs this picture, not the
+        # worker: without this an OSError would end the loop above as if the pipe had closed.
+        return (502, "render_failed", f"the picture could not be made: {exc!r}"[:300], False)
 
 
 def configure(spec: UpstreamSpec) -> None:

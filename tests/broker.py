@@ -19,7 +19,7 @@ from pathlib import Path
 
 from bridge import brokerauth
 from titano_app.sim import broker as sim_broker
-from titano_app.sim.broker import free_port
+from titano_app.sim.broker import free_port as free_port  # re-exported for the tests
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "broker_config" / "mosquitto.conf"

@@ -269,7 +269,17 @@ def test_smart_moves_vertically_too() -> None:
 def test_smart_without_usable_faces_is_a_centre_crop(inputs: dict[str, bytes]) -> None:
     data = inputs["panorama"]
     cover = np.asarray(render(data, "image/jpeg", Profile(fit="cover")))
-    for faces in ([], [(10, 10, 5, 5, 3000, 600)], [(0, 0, 10, 10, 0, 0)]):
+    nan, inf = float("nan"), float("inf")
+    unusable: list[list[imaging.FaceBox]] = [
+        [],
+        [(10, 10, 5, 5, 3000, 600)],
+        [(0, 0, 10, 10, 0, 0)],
+        # Immich's JSON may carry NaN or Infinity: such a box says nothing about where a face is.
+        [(nan, 10, 20, 30, 3000, 600)],
+        [(-inf, 10, inf, 30, 3000, 600)],
+        [(10, 10, 20, 1e308 * 10, 3000, 600)],
+    ]
+    for faces in unusable:
         smart = np.asarray(render(data, "image/jpeg", Profile(fit="smart"), faces=faces))
         assert np.array_equal(smart, cover)
     # Faces at both ends cannot both fit: the crop centres on them, which is the middle here.
@@ -410,6 +420,39 @@ def test_long_captions_are_cut_to_the_width() -> None:
     a = np.asarray(img)
     assert (a[-30:, :240] < 200).any()  # left half captioned...
     assert (a[-30:, 241:] > 240).all()  # ...the right half (no metadata) and nothing spilled over
+
+
+def test_a_very_long_caption_is_cut_in_a_few_measurements(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A description of a few pages (Immich sets no small limit) must not cost a measurement per
+    # character: that made one render take minutes.
+    from PIL import ImageFont
+
+    from renderer import caption
+
+    measured: list[int] = []
+    getlength = ImageFont.FreeTypeFont.getlength
+
+    def counting(self: ImageFont.FreeTypeFont, text: str, *args: Any, **kwargs: Any) -> float:
+        measured.append(len(text))
+        return getlength(self, text, *args, **kwargs)
+
+    def naive(text: str, width: int) -> str:  # one measurement per character dropped
+        if getlength(font, text) <= width:
+            return text
+        while text and getlength(font, text + "…") > width:
+            text = text[:-1]
+        return text.rstrip(" ·,-") + "…"
+
+    font = caption._font(caption.FONT_SIZE)
+    words = "the long walk along the river, " * 400
+    monkeypatch.setattr(ImageFont.FreeTypeFont, "getlength", counting)
+    cut = caption._fit_width(words, font, 468)
+    assert len(measured) <= 20 and max(measured) <= 470
+    monkeypatch.undo()
+    assert cut.endswith("…") and cut == naive(words[:500], 468)
+    for text in ("Lyon", "x" * 200, "Ada, Grace, Linus · " * 5, "a" * 228, ""):
+        for width in (228, 468, 0):
+            assert caption._fit_width(text, font, width) == naive(text, width), (text, width)
 
 
 # --- hostile input ---------------------------------------------------------------------------

@@ -137,3 +137,22 @@ def test_vanished_file_is_a_miss(tmp_path: Path) -> None:
     c.forget(key())
     assert c.lookup(key()) is None
     assert c.total_bytes == 0
+
+
+def test_an_eviction_that_cannot_delete_is_logged_not_raised(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    c = DiskCache(tmp_path, 150)
+    c.load()
+    c.put(key(version="00000001"), b"x" * 100)
+    real_unlink = Path.unlink
+
+    def unlink(self: Path, missing_ok: bool = False) -> None:
+        if self.suffix == ".bmp":
+            raise PermissionError(13, "Permission denied")
+        real_unlink(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", unlink)
+    c.put(key(version="00000002"), b"x" * 100)  # evicts the first, whose file will not go
+    assert c.lookup(key(version="00000002")) is not None
+    assert "cannot evict" in caplog.text

@@ -5,6 +5,7 @@ or as `python -m renderer` for the smoke test. The harness lives in `tests/rende
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import os
@@ -18,14 +19,20 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 import yaml
 from PIL import Image
 
 from bridge import manifest
+from bridge.config import ImageProfile, ImmichConfig
 from bridge.folderids import folder_asset_id
+from renderer import pool as pool_mod
 from renderer import signing
+from renderer.errors import PictureError
 from renderer.roster import Roster
+from renderer.upstream import UpstreamSpec
+from renderer.work import Task
 from tests import rendererkit
 from tests.broker import USERS, Mosquitto, free_port
 from tests.fakes.immich import FakeImmich
@@ -276,6 +283,35 @@ def test_broken_bodies_and_a_crashed_worker_are_502_and_the_pool_recovers(
     assert rig.get("kitchen", f"{ids[1]}.jpg").status_code == 200
 
 
+def test_stopping_fails_a_job_that_outlasts_the_grace(
+    fake: FakeImmich, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Immich hangs on a preview while the renderer stops: the job held by the worker gets an
+    # answer (rather than a request left waiting on a worker that is gone), and the worker ends.
+    monkeypatch.setattr(pool_mod, "STOP_GRACE", 0.5)
+    (asset,) = small_assets(fake, 1)
+    fake.delay(30.0, path=f"/assets/{asset}/thumbnail")
+    spec = UpstreamSpec(ImmichConfig(fake.url, fake.api_key), 30.0, 8 << 20)
+    task = Task((asset,), (), ImageProfile(), "bmp", str(tmp_path / "picture.bmp"))
+
+    async def stop_while_busy() -> int:
+        pool = pool_mod.RenderPool(1, spec)
+        await pool.start()
+        (pid,) = pool.pids()
+        pending = asyncio.ensure_future(pool.produce(task))
+        while fake.count(f"/assets/{asset}/thumbnail") == 0:
+            await asyncio.sleep(0.02)
+        await pool.close()
+        with pytest.raises(PictureError) as failed:
+            await asyncio.wait_for(pending, 5)
+        assert failed.value.code == "shutting_down"
+        return pid
+
+    pid = asyncio.run(stop_while_busy())
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
 def test_immich_unreachable(start_rig: StartRig) -> None:
     rig = start_rig(immich_url=f"http://127.0.0.1:{free_port()}")  # nothing listens there
     ids = small_assets(rig.fake, 1)
@@ -371,6 +407,26 @@ def test_roster_follows_width_changes() -> None:
     assert roster.apply("kitchen", "ab", b"x\n").accepted is False
     assert roster.apply("kitchen", None, b"").accepted
     assert roster.version("kitchen", next(iter(one))) is None
+
+
+def test_roster_rejects_messages_over_the_protocol_limits() -> None:
+    roster = Roster(["kitchen"])
+    pid = "00000000-0000-4000-8000-000000000001"
+    page = {pid: "0000000a"}
+    built = manifest.build(page, None, "http://x/", "bmp16", 0)
+    assert roster.apply("kitchen", None, built.summary).accepted
+    assert roster.apply("kitchen", "all", built.pages["all"]).accepted
+    # Well-formed but past 8192 bytes: a page of 200 lines, a summary padded with a long url.
+    big = {f"00000000-0000-4000-8000-{i:012x}": "0000000b" for i in range(1, 201)}
+    assert len(manifest.page_bytes(big)) > manifest.PAGE_LIMIT
+    rejected = roster.apply("kitchen", "all", manifest.page_bytes(big))
+    assert (rejected.accepted, dict(rejected.added)) == (False, {})
+    padded = built.summary.replace(b'"url":"http://x/"', b'"url":"http://x/' + b"p" * 9000 + b'"')
+    assert len(padded) > manifest.SUMMARY_LIMIT
+    assert roster.apply("kitchen", None, padded).accepted is False
+    assert roster.entries("kitchen") == page
+    assert roster.summary("kitchen") is not None
+    assert roster.summary("kitchen").url == "http://x/"  # type: ignore[union-attr]
 
 
 # -- other sources ---------------------------------------------------------------------------
