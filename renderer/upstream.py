@@ -70,8 +70,13 @@ class _Folder:
     scanned_at: float = float("-inf")
 
 
-def caption_meta(asset: Mapping[str, Any]) -> dict[str, Any]:
-    """Caption fields (renderer.caption.FIELDS) from an Immich asset. Pure."""
+def caption_meta(
+    asset: Mapping[str, Any], albums: Iterable[Mapping[str, Any]] = ()
+) -> dict[str, Any]:
+    """Caption fields (renderer.caption.FIELDS) from an Immich asset and its albums. Pure.
+
+    `album` is the first of the asset's album names in alphabetical order, so it is stable.
+    """
     raw_exif, raw_people = asset.get("exifInfo"), asset.get("people")
     exif: Mapping[str, Any] = raw_exif if isinstance(raw_exif, dict) else {}
     listed = raw_people if isinstance(raw_people, list) else []
@@ -86,7 +91,14 @@ def caption_meta(asset: Mapping[str, Any]) -> dict[str, Any]:
         "people": [p for p in people if isinstance(p, str) and p],
         "camera": camera or None,
         "filename": asset.get("originalFileName"),
+        "album": min(names) if (names := _album_names(albums)) else None,
     }
+
+
+def _album_names(albums: Iterable[Mapping[str, Any]]) -> list[str]:
+    return [
+        a["albumName"] for a in albums if isinstance(a.get("albumName"), str) and a["albumName"]
+    ]
 
 
 def face_boxes(faces: Iterable[Mapping[str, Any]]) -> tuple[FaceBox, ...]:
@@ -170,7 +182,9 @@ class Upstream:
             if profile.fit == "smart":
                 faces = face_boxes(client.faces(asset_id))
             if profile.caption:
-                meta = caption_meta(client.asset(asset_id))
+                # Which albums hold the asset is one more request: only when the caption asks.
+                albums = client.albums_of(asset_id) if "{album" in profile.caption else []
+                meta = caption_meta(client.asset(asset_id), albums)
         except ImmichError as exc:
             log.info("rendering %s without faces/caption data: %s", asset_id, exc.reason)
         return SourceImage(data, None if ctype in _UNTYPED else ctype, faces, meta)
