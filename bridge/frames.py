@@ -174,7 +174,10 @@ class FrameState:
         self._settled: tuple[int, int, int] | None = None
 
     def settle(self, lib: Library, mirror_version: int) -> None:
-        """Everything planned is published: skip rebuilding until the inputs change."""
+        """Everything planned is published: a confirmed removal is out, and rebuilding is
+        skipped until the inputs change."""
+        # Only now: were the publish to fail, the next tick must not hold the drop anew.
+        self.held_walk = None
         self._settled = self._inputs(lib, mirror_version)
 
     def _inputs(self, lib: Library, mirror_version: int) -> tuple[int, int, int]:
@@ -210,7 +213,7 @@ class FrameState:
             )
         plan = manifest.diff(retained, built)
         if not plan.steps:
-            self._settled = self._inputs(lib, mirror_version)
+            self.settle(lib, mirror_version)
         return Outcome(plan if plan.steps else None, built, len(assets))
 
     def _guard(self, lib: Library, previous: list[str], assets: Mapping[str, Asset]) -> int:
@@ -243,5 +246,4 @@ class FrameState:
             self.frame.id,
             removed,
         )
-        self.held_walk = None
-        return 0
+        return 0  # `settle` ends the hold once the removal is published

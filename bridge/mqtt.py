@@ -90,6 +90,9 @@ class MqttLink:
         self._subs: dict[str, bool] = {status_topic: False}
         self._acks: dict[int, threading.Event] = {}
         self._early_acks: set[int] = set()
+        # Subscriptions nobody waits for (renewals, timed-out waits): their acks are dropped,
+        # so a message id reused after the wrap cannot find a stale ack waiting for it.
+        self._unwaited: set[int] = set()
         # `online` messages sent and heard back since the current connection began.
         self._echo = threading.Condition()
         self._online_sent = 0
@@ -164,7 +167,14 @@ class MqttLink:
             return
         with self._lock:
             subs = dict(self._subs)
-        client.subscribe([(f, _options(rap)) for f, rap in subs.items()])
+            # The last connection's subscriptions will never be answered now.
+            self._early_acks.clear()
+            self._unwaited.clear()
+        # This runs on paho's thread, which handles the answer only after it returns.
+        _, mid = client.subscribe([(f, _options(rap)) for f, rap in subs.items()])
+        if mid is not None:
+            with self._lock:
+                self._unwaited.add(mid)
         with self._echo:
             self._online_sent, self._online_heard = 1, 0
         client.publish(self.status_topic, ONLINE, qos=1, retain=True)
@@ -202,7 +212,9 @@ class MqttLink:
                 log.warning("broker refused a subscription: %s", code)
         with self._lock:
             event = self._acks.pop(mid, None)
-            if event is None:  # answered before `_wait_ack` started waiting
+            if mid in self._unwaited:
+                self._unwaited.discard(mid)
+            elif event is None:  # answered before `_wait_ack` started waiting
                 self._early_acks.add(mid)
         if event is not None:
             event.set()
@@ -233,7 +245,8 @@ class MqttLink:
             self._acks[mid] = event
         if not event.wait(timeout):
             with self._lock:
-                self._acks.pop(mid, None)
+                if self._acks.pop(mid, None) is not None:
+                    self._unwaited.add(mid)  # a late answer is of no use to anyone
             raise MqttTimeout(f"the broker did not acknowledge a {what} in {timeout:g}s")
 
     def barrier(self, timeout: float = 10.0) -> None:

@@ -11,6 +11,9 @@ from datetime import UTC, datetime
 import pytest
 
 from bridge.config import Source
+from bridge.frames import FrameState, Mirror, published_pictures
+from bridge.sources import Asset, Policy
+from bridge.sync import Library
 from tests.bridgekit import BASE, START, Bridge, config, frame, manifest_of, retained
 from tests.broker import Mosquitto
 from tests.fakes.immich import FakeImmich
@@ -150,6 +153,37 @@ def test_held_drop_that_goes_away_is_never_published(broker: Mosquitto, fake: Fa
     bridge.walk()
     assert retained(broker) == before
     bridge.close()
+
+
+def test_confirmed_drop_whose_publish_failed_goes_out_on_the_next_tick() -> None:
+    # The decisions alone: a failed publish is a plan that was never settled.
+    ids = [f"00000000-0000-4000-8000-{n:012d}" for n in range(10)]
+    photos = [Asset(i, f"c{i}", None, 800, 600, 0.0, 0.0, True) for i in ids]
+    state = FrameState(frame(), "http://renderer.test/v1/frames/kitchen/pictures/", 0.5)
+    mirror = Mirror()
+
+    def tick(lib: Library) -> int | None:
+        """Evaluate and publish; None when nothing went out."""
+        outcome = state.evaluate(lib, Policy(), mirror.retained(), mirror.version, 0)
+        if outcome.plan is None:
+            return None
+        for step in outcome.plan.steps:
+            mirror.put(step.shard, step.payload)
+        state.settle(lib, mirror.version)
+        return outcome.built.count if outcome.built else 0
+
+    def library(kept: list[Asset], walks: int, generation: int) -> Library:
+        members = {("favorites", ""): frozenset(a.id for a in kept)}
+        return Library({a.id: a for a in kept}, members, walks=walks, generation=generation)
+
+    assert tick(library(photos, 1, 1)) == 10
+    dropped = library(photos[7:], 1, 2)
+    assert state.evaluate(dropped, Policy(), mirror.retained(), mirror.version, 0).held == 7
+    confirmed = library(photos[7:], 2, 3)
+    outcome = state.evaluate(confirmed, Policy(), mirror.retained(), mirror.version, 0)
+    assert outcome.plan is not None  # a walk confirmed it; this publish then fails
+    assert tick(confirmed) == 3
+    assert set(published_pictures(mirror.retained())) == set(ids[7:])
 
 
 def test_small_removals_go_out_at_once(broker: Mosquitto, fake: FakeImmich) -> None:

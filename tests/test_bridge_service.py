@@ -21,8 +21,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bridge.config import ScheduleEntry, Source
+from bridge.config import MqttConfig, ScheduleEntry, Source
 from bridge.folderids import folder_asset_id
+from bridge.mqtt import MqttLink, MqttTimeout
 from bridge.service import Service, main
 from bridge.startup import StartupError
 from tests.bridgekit import BASE, Bridge, Observer, config, frame, manifest_of, retained
@@ -281,3 +282,31 @@ def test_run_under_systemd_and_stop_on_sigterm(broker: Mosquitto, tmp_path: Path
     assert retained(broker)[f"{BASE}/bridge/status"] == b"offline"
     assert USERS["bridge"] not in stderr
     assert "stopping" in stderr
+
+
+def test_subscribe_after_reconnects_still_waits_for_the_broker(broker: Mosquitto) -> None:
+    if broker.proc is None:
+        pytest.skip("pauses the broker process")
+    mqtt = MqttConfig(host=broker.host, port=broker.port, password=USERS["bridge"])
+    link = MqttLink(mqtt, f"{BASE}/bridge/status", lambda message: None)
+    link.start()
+    try:
+        assert link.wait_connected(5)
+        link.barrier()
+        before = link._client._last_mid
+        broker.restart()  # the link reconnects and renews its subscriptions on its own
+        deadline = time.monotonic() + 15
+        while link.connections < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert link.connections == 2
+        link.barrier()  # by now the broker answered the renewal
+        # 65535 message ids later the renewal's id comes round again, for a new subscription.
+        link._client._last_mid = before
+        os.kill(broker.proc.pid, signal.SIGSTOP)
+        try:
+            with pytest.raises(MqttTimeout):
+                link.subscribe([f"{BASE}/elsewhere"], timeout=0.5)
+        finally:
+            os.kill(broker.proc.pid, signal.SIGCONT)
+    finally:
+        link.close()
