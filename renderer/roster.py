@@ -4,8 +4,8 @@ Messages are applied one at a time (`apply`); lookups (`version`) find a picture
 its id and the summary's `width`, so there is no merged copy to rebuild when a page changes and
 a 45,000-picture manifest loads in one pass. Only shards the current summary names count, so
 pages left over from an older width, or cleared while the service was away, are never served.
-A malformed or oversized message is rejected and the previous state kept. Thread-safe: the
-MQTT thread writes while the HTTP loop reads.
+A malformed or oversized message, or a page holding ids of another shard, is rejected and the
+previous state kept. Thread-safe: the MQTT thread writes while the HTTP loop reads.
 """
 
 from __future__ import annotations
@@ -42,6 +42,17 @@ class Applied:
 REJECTED = Applied(False)
 
 
+def _belongs(page: Mapping[str, str], shard: str) -> bool:
+    """Every id of the page falls in its shard (docs/protocol.md §2).
+
+    The width is read from the shard's name rather than the current summary: the bridge
+    publishes a width change's pages before the summary that announces it. A stray id would be
+    pre-rendered yet never served, as `version` looks it up under its own shard.
+    """
+    width = 0 if shard == "all" else len(shard)
+    return all(shard_of(pid, width) == shard for pid in page)
+
+
 class Roster:
     """Manifests of the configured frames; messages for other frames are ignored."""
 
@@ -64,7 +75,7 @@ class Roster:
         if shard is None:
             return self._apply_summary(state, payload)
         page = parse_page(payload)
-        if page is None:
+        if page is None or not _belongs(page, shard):
             return REJECTED
         with self._lock:
             old = state.pages.get(shard, {})

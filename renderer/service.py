@@ -174,10 +174,15 @@ class Service:
         if time.monotonic() - checked_at < HEALTH_TTL:
             return value
         if self._immich_check is None:  # one ping at a time, however many health checks wait
-            self._immich_check = asyncio.ensure_future(self._ping())
-        try:
-            return await asyncio.shield(self._immich_check)
-        finally:
+            check = asyncio.ensure_future(self._ping())
+            check.add_done_callback(self._ping_done)
+            self._immich_check = check
+        # Shielded, and forgotten only once it ends: a check whose client hangs up must not
+        # cancel the ping the others wait for, nor let the next check start a second one.
+        return await asyncio.shield(self._immich_check)
+
+    def _ping_done(self, check: asyncio.Task[bool | None]) -> None:
+        if self._immich_check is check:
             self._immich_check = None
 
     async def _ping(self) -> bool | None:

@@ -337,6 +337,33 @@ def test_healthz(start_rig: StartRig) -> None:
     assert rig.fake.count("/server/ping") == pings  # cached for a few seconds
 
 
+def test_healthz_pings_immich_once_however_many_checks_wait_or_hang_up(
+    start_rig: StartRig,
+) -> None:
+    rig = start_rig()
+    service = rig.service
+    loop = service._loop
+    assert loop is not None
+    url = f"http://127.0.0.1:{rig.port}/healthz"
+    rig.fake.delay(2.0, path="/server/ping")  # keeps the first ping in flight throughout
+
+    async def hang_up() -> None:
+        # What aiohttp does to a handler whose client disconnects: cancel it mid-wait.
+        check = asyncio.ensure_future(service.health())
+        while rig.fake.count("/server/ping") == 0:
+            await asyncio.sleep(0.01)
+        check.cancel()
+        await asyncio.wait([check])
+
+    with ThreadPoolExecutor(4) as pool:
+        early = [pool.submit(requests.get, url, timeout=10) for _ in range(2)]
+        asyncio.run_coroutine_threadsafe(hang_up(), loop).result(10)
+        late = [pool.submit(requests.get, url, timeout=10) for _ in range(2)]
+        answers = [f.result().json()["immich"] for f in early + late]
+    assert answers == ["reachable"] * 4
+    assert rig.fake.count("/server/ping") == 1
+
+
 # -- cache -----------------------------------------------------------------------------------
 
 
@@ -390,6 +417,48 @@ def test_malformed_manifest_keeps_the_previous_one(start_rig: StartRig) -> None:
     rig.link.publish(topic + "/all", b"garbage line\n")
     assert wait_for(lambda: rig.metric("manifest_rejected_total") == 5)
     assert rig.get("kitchen", f"{ids[0]}.bmp").status_code == 200
+
+
+def test_a_page_holding_another_shards_picture_is_rejected(
+    start_rig: StartRig, caplog: pytest.LogCaptureFixture
+) -> None:
+    rig = start_rig()
+    ids = small_assets(rig.fake, 2)
+    rig.publish_manifest("kitchen", versions(ids[:1]), "bmp16")
+    assert wait_for(lambda: rig.metric("prerenders_total") == 1)
+    stray = ids[1]
+    shard = "1" if stray.endswith("0") else "0"  # any shard but the stray's own
+    rig.link.publish(f"{BASE}/kitchen/manifest/{shard}", manifest.page_bytes(versions([stray])))
+    assert wait_for(lambda: rig.metric("manifest_rejected_total") == 1)
+    assert f"malformed manifest page {shard} for frame kitchen" in caplog.text
+    assert rig.metric("prerenders_total") == 1
+    assert rig.thumbs(stray) == 0
+    assert rig.get("kitchen", f"{ids[0]}.bmp").status_code == 200
+
+
+def test_roster_rejects_a_page_holding_ids_of_another_shard() -> None:
+    roster = Roster(["kitchen"])
+    pictures = {f"00000000-0000-4000-8000-{i:012x}": "0000000a" for i in range(1, 201)}
+    built = manifest.build(pictures, None, "http://x/", "bmp16", 0)
+    assert built.width == 1
+    for shard, page in built.pages.items():
+        assert roster.apply("kitchen", shard, page).accepted
+    assert roster.apply("kitchen", None, built.summary).accepted
+    zeros = {pid: v for pid, v in pictures.items() if pid.endswith("0")}
+    one = "00000000-0000-4000-8000-0000000fff01"
+    zero = "00000000-0000-4000-8000-0000000fff00"
+    for stray in (one, f"{one}+{zero}"):
+        rejected = roster.apply("kitchen", "0", manifest.page_bytes({**zeros, stray: "0000000b"}))
+        assert (rejected.accepted, dict(rejected.added)) == (False, {})
+        assert roster.version("kitchen", stray) is None
+    assert roster.entries("kitchen") == pictures  # the previous page "0" is kept
+    # A pair belongs to its first asset's shard; pages of a coming width are taken as before.
+    pair = f"{zero}+{one}"
+    assert roster.apply("kitchen", "0", manifest.page_bytes({**zeros, pair: "0000000b"})).added
+    assert roster.version("kitchen", pair) == "0000000b"
+    ahead = manifest.page_bytes({"00000000-0000-4000-8000-0000000000ab": "0000000c"})
+    assert roster.apply("kitchen", "ab", ahead).accepted
+    assert roster.apply("kitchen", "ab", manifest.page_bytes({one: "0000000c"})).accepted is False
 
 
 def test_roster_follows_width_changes() -> None:
