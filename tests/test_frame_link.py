@@ -21,7 +21,7 @@ from bridge import manifest as bridge_manifest
 from tests.broker import USERS, Mosquitto
 from tests.test_frame_app import FRAME, Rig
 from titano_app.frame import link as link_mod
-from titano_app.frame.app import App
+from titano_app.frame.app import RETRY_MS, App
 from titano_app.frame.topics import Topics
 from titano_app.sim import kit
 from titano_app.sim.device import SimDevice
@@ -82,6 +82,35 @@ def test_oversized_messages_are_dropped_reported_and_change_nothing(rig: Rig) ->
     assert _errors(rig)[-1] == ("bad_manifest", f"page all is {len(page)} bytes (limit 8192)")
     assert kit.card_pictures(rig.card) == ids  # nothing deleted for a page it could not read
     assert app.show.picture == shown and app.live["sync"] == "error"
+
+
+def test_a_page_the_broker_never_sends_is_reported_as_missing_and_retried_later(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(link_mod, "PAGE_WAIT_MS", 300)  # time only: nothing will come anyway
+    ids = {rig.add(n) for n in range(2)}
+    rig.publish()
+    app = rig.start()
+    assert rig.synced()
+    rev, fetched = app.live["rev"], len(rig.server.requests)
+
+    rig.add(2)
+    m = bridge_manifest.build(rig.pictures, None, rig.server.url, "bmp8", int(time.time()))
+    assert list(m.pages) == ["all"]
+    rig.pub._send(f"titanoframe/{FRAME}/manifest/all", b"")  # the broker forgets the old page
+    rig.pub._send(f"titanoframe/{FRAME}/manifest", m.summary)  # names a page it does not have
+    assert kit.tick_until(app, lambda: app.live["rev"] != rev and app.steps is None)
+    rig.settle()
+    assert _errors(rig)[-1] == ("bad_manifest", "page all did not arrive in time")
+    assert kit.card_pictures(rig.card) == ids and len(rig.server.requests) == fetched
+    assert app.live["sync"] == "error"
+
+    rig.pub._send(f"titanoframe/{FRAME}/manifest/all", m.pages["all"])
+    rig.settle(0.5)
+    assert kit.card_pictures(rig.card) == ids  # the round waits for its retry time
+    rig.clock.advance(RETRY_MS)
+    assert rig.synced()
+    assert app.live["sync"] == "idle" and len(rig.server.requests) == fetched + 1
 
 
 class SleepSpy:

@@ -247,6 +247,40 @@ def test_foreign_files_on_the_card_are_ignored(store: Store, tmp_path: Path) -> 
     assert store.rescan() == 0
 
 
+@pytest.mark.parametrize(
+    "foreign",
+    [
+        "3F2504E0-4F89-41D3-9A0C-0305E82C3301.00000001.bmp",  # upper case
+        "3zzzzzzz-zzzz-zzzz-zzzz-zzzzzzzzzz01.00000001.bmp",  # not hex
+        "3f2504e0x4f89x41d3x9a0cx0305e82c3301.00000001.bmp",  # no dashes
+        "3f2504e0-4f89-41d3-9a0c-0305e82c3301.0000000G.bmp",  # version not hex
+        "3f2504e0-4f89-41d3-9a0c-0305e82c3301.00000001xbmp",
+        "3f2504e0-4f89-41d3-9a0c-0305e82c3301x3f2504e0-4f89-41d3-9a0c-0305e82c3301.00000001.bmp",
+        "3f2504e0-4f89-41d3-9a0c-0305e82c3301+3F2504E0-4F89-41D3-9A0C-0305E82C3301.00000001.bmp",
+    ],
+)
+def test_a_foreign_file_of_a_pictures_length_in_a_leaf_is_ignored(
+    store: Store, tmp_path: Path, foreign: str
+) -> None:
+    pictures = ["3f2504e0-4f89-41d3-9a0c-0305e82c3301", "3f9aa1b2-0000-4000-8000-00000000aa01"]
+    for pid in pictures:
+        add(store, pid)
+    leaf = tmp_path / "sd/p/01/3"
+    (leaf / foreign).write_bytes(make_bmp(*SMALL))
+    first = sum(store.count_per_dir()[:1])
+
+    assert store.rescan() == 2 and store.count_per_dir()[1] == 2
+    assert [store.nth(first + i) for i in range(3)] == [
+        (pictures[0], "00000001"),
+        (pictures[1], "00000001"),
+        None,
+    ]
+    assert [store.index_of(p) for p in pictures] == [first, first + 1]
+    assert list(store.held("01")) == [(p, "00000001") for p in pictures]
+    assert store.find(pictures[0]) == "00000001"
+    assert (leaf / foreign).exists()  # not ours to delete
+
+
 def test_boot_moves_a_one_level_card_into_leaves_and_keeps_everything(tmp_path: Path) -> None:
     """A card written by the older layout, <root>/p/<tail>/<file>: every picture is kept (moved,
     not downloaded again), numbered as before, and the sync record still holds."""

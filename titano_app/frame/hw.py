@@ -143,8 +143,11 @@ class Board(Device):
         self._dog.feed()
 
     def connect_wifi(self) -> bool:
-        if self._esp.is_connected:
-            return True
+        try:  # a status read is an SPI exchange with the ESP32, and can fail like a connect
+            if self._esp.is_connected:
+                return True
+        except (OSError, RuntimeError, ConnectionError):
+            return False
         ssid = os.getenv("CIRCUITPY_WIFI_SSID")
         password = os.getenv("CIRCUITPY_WIFI_PASSWORD")
         if not ssid:

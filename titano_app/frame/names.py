@@ -2,9 +2,32 @@
 reading them. Pure: names in, values out.
 """
 
+HEX = "0123456789abcdef"
+DASHES = (8, 13, 18, 23)  # where a UUID has its dashes
+
 
 def is_picture(name: str) -> bool:
-    return (len(name) == 49 or len(name) == 86) and name[-13] == "." and name.endswith(".bmp")
+    """True for `<uuid>.<version>.bmp` and `<uuid>+<uuid>.<version>.bmp` with lower-case hex
+    ids and an 8-hex-digit version. Anything else on the card (a copy a computer left, a file
+    of the right length by chance) is not a picture: callers parse ids as hex."""
+    size = len(name)
+    if (size != 49 and size != 86) or name[-13] != "." or not name.endswith(".bmp"):
+        return False
+    if not _hex(name, size - 12, size - 4) or not _uuid(name, 0):
+        return False
+    return size == 49 or (name[36] == "+" and _uuid(name, 37))
+
+
+def _hex(name: str, start: int, end: int) -> bool:
+    return all(name[i] in HEX for i in range(start, end))  # by index: no slice per name
+
+
+def _uuid(name: str, start: int) -> bool:
+    for i in range(36):
+        c = name[start + i]
+        if (c != "-") if i in DASHES else (c not in HEX):
+            return False
+    return True
 
 
 def id_order(names: list[str]) -> None:

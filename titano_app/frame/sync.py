@@ -79,8 +79,11 @@ class Round:
 
     def _fetch(self, shard: str) -> bytearray | bytes | None:
         try:
-            return self._link.page(shard, self._now) or b""
-        except mf.ManifestError as e:  # oversized: LinkError, the connection lost, goes on up
+            got = self._link.page(shard, self._now)
+            if got is None:  # the summary names it, the broker has not sent it (yet)
+                raise mf.ManifestError(f"page {shard} did not arrive in time")
+            return got
+        except mf.ManifestError as e:  # missing or oversized; LinkError (connection lost) goes up
             self._report(e)
             return None
 
