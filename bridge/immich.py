@@ -274,17 +274,24 @@ class ImmichClient:
             raise ImmichResponseError("search answered assets that are not objects")
         return items, _next_page(assets.get("nextPage"))
 
-    def search_assets(
+    def search_pages(
         self, filters: dict[str, Any], size: int = MAX_PAGE_SIZE
-    ) -> Iterator[dict[str, Any]]:
-        """Every asset matching `filters`, page after page until Immich says there is no next."""
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Each page of assets matching `filters`, until Immich says there is no next."""
         page: int | None = 1
         while page is not None:
             items, following = self.search_page(filters, page, size)
-            yield from items
+            yield items
             if following is not None and following <= page:
                 raise ImmichResponseError(f"search page {page} points back to page {following}")
             page = following
+
+    def search_assets(
+        self, filters: dict[str, Any], size: int = MAX_PAGE_SIZE
+    ) -> Iterator[dict[str, Any]]:
+        """Every asset matching `filters`, page after page."""
+        for items in self.search_pages(filters, size):
+            yield from items
 
     def asset(self, asset_id: str) -> dict[str, Any]:
         """One asset with its exif and people."""

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bridge.immich import ImmichClient, ImmichResponseError
+from bridge.immich import ImmichClient
 
 log = logging.getLogger(__name__)
 
@@ -185,15 +185,10 @@ class Lister:
     def _pages(self, filters: Mapping[str, Any]) -> tuple[list[Asset], int]:
         """Every asset a search finds, page after page, and how many pages it took."""
         items: list[dict[str, Any]] = []
-        page: int | None = 1
         pages = 0
-        while page is not None:
-            batch, following = self.client.search_page(dict(filters), page, self.page_size)
+        for batch in self.client.search_pages(dict(filters), self.page_size):
             pages += 1
             items.extend(batch)
-            if following is not None and following <= page:
-                raise ImmichResponseError(f"search page {page} points back to page {following}")
-            page = following
         return parse_assets(items), pages
 
     def search(self, extra: Mapping[str, Any]) -> tuple[list[Asset], int]:
