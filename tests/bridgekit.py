@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from bridge import manifest
@@ -27,6 +26,7 @@ from bridge.config import (
 from bridge.service import Service
 from tests.broker import USERS, Mosquitto
 from tests.fakes.immich import FakeImmich
+from tests.mqttc import Collector
 
 BASE = "titanoframe"
 START = datetime(2025, 11, 23, 9, 0, tzinfo=UTC)
@@ -102,31 +102,17 @@ class Bridge:
         self.service.close()
 
 
-class Observer:
+class Observer(Collector):
     """An MQTT 5 client (user `homeassistant` by default) recording every message it gets,
     with the retain flag as published."""
 
     def __init__(self, broker: Mosquitto, topic: str = "#", user: str = "homeassistant") -> None:
-        self.messages: list[tuple[str, bytes, bool]] = []
-        self.lock = threading.Lock()
-        self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=f"observer-{user}-{time.monotonic_ns()}",
-            protocol=mqtt.MQTTv5,
-        )
-        self.client.username_pw_set(user, broker.users[user])
-        self.client.on_message = self._on_message
+        super().__init__(broker, user, protocol=mqtt.MQTTv5)
         subscribed = threading.Event()
         self.client.on_subscribe = lambda *a: subscribed.set()
-        self.client.connect(broker.host, broker.port)
-        self.client.loop_start()
         self.client.subscribe(topic, options=SubscribeOptions(qos=1, retainAsPublished=True))
         assert subscribed.wait(5)
         self.sync()
-
-    def _on_message(self, client: Any, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        with self.lock:
-            self.messages.append((msg.topic, bytes(msg.payload), bool(msg.retain)))
 
     def sync(self, settle: float = 0.1) -> None:
         """Wait until no message has arrived for `settle` seconds."""
@@ -138,27 +124,12 @@ class Observer:
                     return
                 last = len(self.messages)
 
-    def wait_for(
-        self, predicate: Callable[[list[tuple[str, bytes, bool]]], bool], timeout: float = 5.0
-    ) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self.lock:
-                if predicate(self.messages):
-                    return True
-            time.sleep(0.02)
-        return False
-
     def take(self) -> list[tuple[str, bytes, bool]]:
         """Messages since the last take (after letting the traffic settle)."""
         self.sync()
         with self.lock:
             found, self.messages = self.messages, []
         return found
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
 
 
 def retained(

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from tests.broker import Mosquitto
 
@@ -15,10 +15,18 @@ from tests.broker import Mosquitto
 class Collector:
     """A connected paho client that records every message it receives."""
 
-    def __init__(self, broker: Mosquitto, user: str, password: str | None = None) -> None:
+    def __init__(
+        self,
+        broker: Mosquitto,
+        user: str,
+        password: str | None = None,
+        protocol: MQTTProtocolVersion = MQTTProtocolVersion.MQTTv311,
+    ) -> None:
         self.messages: list[tuple[str, bytes, bool]] = []
         self.lock = threading.Lock()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"test-{user}-{id(self)}")
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=f"test-{user}-{id(self)}", protocol=protocol
+        )
         self.client.username_pw_set(user, broker.users[user] if password is None else password)
         self.client.on_message = self._on_message
         self.connected = threading.Event()
