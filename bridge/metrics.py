@@ -16,11 +16,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from bridge.configmodel import split_listen
+from bridge.prometheus import Registry
 
 log = logging.getLogger(__name__)
 
 PREFIX = "titanoframe_bridge_"
-Labels = tuple[tuple[str, str], ...]
 
 HELP = {
     "polls_total": ("counter", "Polls of the sources, by kind (full walk or delta)."),
@@ -41,6 +41,7 @@ HELP = {
     "retained_commands_cleared_total": ("counter", "Retained cmd/ messages cleared."),
     "picture_publishes_total": ("counter", "Picture-topic updates published, by frame."),
     "last_poll_timestamp_seconds": ("gauge", "Unix time of the last successful poll."),
+    "loop_errors_total": ("counter", "Unexpected errors in the bridge loop, logged and survived."),
 }
 
 # Series without labels.
@@ -53,58 +54,16 @@ SCALARS = frozenset(
         "mqtt_errors_total",
         "mqtt_connected",
         "retained_commands_cleared_total",
+        "loop_errors_total",
     }
 )
 
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _series(name: str, labels: Labels) -> str:
-    if not labels:
-        return PREFIX + name
-    inner = ",".join(f'{k}="{_escape(v)}"' for k, v in labels)
-    return f"{PREFIX}{name}{{{inner}}}"
-
-
-def _number(value: float) -> str:
-    return repr(int(value)) if float(value).is_integer() else repr(float(value))
-
-
-class Metrics:
-    """Named values with labels; `exposition()` renders them all."""
+class Metrics(Registry):
+    """The bridge's metrics; `exposition()` renders them all."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._values: dict[tuple[str, Labels], float] = {}
-
-    def inc(self, name: str, amount: float = 1, **labels: str) -> None:
-        key = (name, tuple(sorted(labels.items())))
-        with self._lock:
-            self._values[key] = self._values.get(key, 0) + amount
-
-    def set(self, name: str, value: float, **labels: str) -> None:
-        with self._lock:
-            self._values[(name, tuple(sorted(labels.items())))] = value
-
-    def get(self, name: str, **labels: str) -> float:
-        with self._lock:
-            return self._values.get((name, tuple(sorted(labels.items()))), 0)
-
-    def exposition(self) -> str:
-        with self._lock:
-            values = dict(self._values)
-        lines: list[str] = []
-        for name, (kind, text) in HELP.items():
-            series = sorted((labels, v) for (n, labels), v in values.items() if n == name)
-            if not series and name in SCALARS:
-                series = [((), 0.0)]  # shown from the start, so dashboards find them at once
-            elif not series:
-                continue
-            lines += [f"# HELP {PREFIX}{name} {text}", f"# TYPE {PREFIX}{name} {kind}"]
-            lines += [f"{_series(name, labels)} {_number(v)}" for labels, v in series]
-        return "\n".join(lines) + "\n"
+        super().__init__(PREFIX, HELP, SCALARS)
 
 
 class _Handler(BaseHTTPRequestHandler):
