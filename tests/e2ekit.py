@@ -29,14 +29,20 @@ URL_KEY = "e2e-url-key-4c1f9b"
 
 
 def _config(
-    broker: Mosquitto, fake: FakeImmich, http_port: int, cache: Path, metrics_port: int | None
+    broker: Mosquitto,
+    fake: FakeImmich,
+    http_port: int,
+    cache: Path,
+    metrics_port: int | None,
+    public_port: int | None = None,
 ) -> str:
     metrics = f"127.0.0.1:{metrics_port}" if metrics_port else ""
+    public = public_port or http_port
     return (
         f"immich: {{url: '{fake.url}', api_key: '{fake.api_key}', timeout: 5}}\n"
         f"mqtt: {{host: 127.0.0.1, port: {broker.port}, username: bridge, "
         f"password: {USERS['bridge']}}}\n"
-        f"renderer: {{listen: '127.0.0.1:{http_port}', public_url: 'http://127.0.0.1:{http_port}',"
+        f"renderer: {{listen: '127.0.0.1:{http_port}', public_url: 'http://127.0.0.1:{public}',"
         f" cache_dir: '{cache}', url_key: {URL_KEY}, mqtt_password: {USERS['renderer']}}}\n"
         f"bridge: {{poll_interval: 5, full_scan_interval: 5, metrics_listen: '{metrics}'}}\n"
         f"frames:\n  {FRAME}:\n    secret: {USERS[FRAME]}\n    sources: [{{favorites: true}}]\n"
@@ -44,24 +50,61 @@ def _config(
     )
 
 
-class World:
+class Services:
+    """Fake Immich, and the bridge and the renderer as their own processes. Frames download
+    from `public_port` when given (a proxy in front of the renderer), else from the renderer."""
+
     def __init__(
-        self, broker: Mosquitto, tmp: Path, fake: FakeImmich | None = None, metrics: bool = False
+        self,
+        broker: Mosquitto,
+        tmp: Path,
+        fake: FakeImmich | None = None,
+        metrics: bool = False,
+        public_port: int | None = None,
     ) -> None:
         self.broker, self.tmp = broker, tmp
         self.fake = (fake or FakeImmich()).start()
         self.http_port = free_port()
         self.metrics_port = free_port() if metrics else None
-        config = tmp / "config.yaml"
-        cache = tmp / "cache"
-        config.write_text(_config(broker, self.fake, self.http_port, cache, self.metrics_port))
-        self.procs = []
-        for name in ("renderer", "bridge"):
-            args = [sys.executable, "-m", name, "--config", str(config)]
-            log = open(tmp / f"{name}.log", "ab")  # noqa: SIM115 -- the process owns it
-            self.procs.append(subprocess.Popen(args, cwd=ROOT, stdout=log, stderr=log))
-            log.close()
+        self.config = tmp / "config.yaml"
+        self.config.write_text(
+            _config(
+                broker, self.fake, self.http_port, tmp / "cache", self.metrics_port, public_port
+            ),
+        )
+        self.procs = [self._start("renderer"), self._start("bridge")]
         sim_broker.wait_port(self.http_port, self.procs[0], "renderer")
+
+    def _start(self, name: str) -> subprocess.Popen[bytes]:
+        args = [sys.executable, "-m", name, "--config", str(self.config)]
+        with open(self.tmp / f"{name}.log", "ab") as log:  # the process keeps its own handle
+            return subprocess.Popen(args, cwd=ROOT, stdout=log, stderr=log)
+
+    def stop_renderer(self) -> None:
+        self.procs[0].terminate()
+        self.procs[0].wait(timeout=15)
+
+    def start_renderer(self) -> None:
+        self.procs[0] = self._start("renderer")
+        sim_broker.wait_port(self.http_port, self.procs[0], "renderer")
+
+    def logs(self) -> str:
+        return "".join((self.tmp / f"{n}.log").read_text() for n in ("renderer", "bridge"))
+
+    def close(self) -> None:
+        for p in self.procs:
+            p.terminate()
+            p.wait(timeout=15)
+        self.fake.stop()
+
+
+class World(Services):
+    """The services and the frame app in-process on the simulator."""
+
+    def __init__(
+        self, broker: Mosquitto, tmp: Path, fake: FakeImmich | None = None, metrics: bool = False
+    ) -> None:
+        super().__init__(broker, tmp, fake, metrics)
         card = tmp / "card"
         card.mkdir()
         Store(str(card)).save_settings({"brightness": 100})  # the PNG then shows the panel undimmed
@@ -86,12 +129,6 @@ class World:
             states = [json.loads(p) for _, p, _ in self.watch.messages]
         return states[-1] if states else {}
 
-    def logs(self) -> str:
-        return "".join((self.tmp / f"{n}.log").read_text() for n in ("renderer", "bridge"))
-
     def close(self) -> None:
         self.watch.close()
-        for p in self.procs:
-            p.terminate()
-            p.wait(timeout=15)
-        self.fake.stop()
+        super().close()

@@ -356,7 +356,7 @@ def test_board_files_type_check_against_the_titano(tmp_path: Path) -> None:
     config = tmp_path / "mypy.ini"
     config.write_text(
         "[mypy]\npython_version = 3.11\nstrict = True\n"
-        "[mypy-adafruit_minimqtt.*,adafruit_requests,adafruit_connection_manager,"
+        "[mypy-adafruit_minimqtt.*,adafruit_ticks,adafruit_requests,adafruit_connection_manager,"
         "adafruit_esp32spi.*,adafruit_touchscreen,adafruit_ticks,adafruit_display_text.*,"
         "adafruit_portalbase.*,neopixel]\nignore_missing_imports = True\n"
     )

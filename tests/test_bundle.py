@@ -63,7 +63,7 @@ def test_bundle_refuses_micropythons_mpy_cross(tmp_path: Path) -> None:
     assert not out.exists()
 
 
-def test_bundle_compiles_libraries_with_a_circuitpython_compiler(tmp_path: Path) -> None:
+def test_bundle_compiles_app_and_libraries_with_a_circuitpython_compiler(tmp_path: Path) -> None:
     """A stand-in for CircuitPython's mpy-cross (MicroPython's, header rewritten): this checks
     what the bundle does with a compiler, not that the board loads the result."""
     fake = tmp_path / "cp-mpy-cross"
@@ -82,6 +82,7 @@ def test_bundle_compiles_libraries_with_a_circuitpython_compiler(tmp_path: Path)
     assert {"lib/adafruit_ticks.mpy", "lib/adafruit_touchscreen.mpy"} <= files
     assert "lib/adafruit_minimqtt/adafruit_minimqtt.mpy" in files
     assert not any(f.startswith("lib/") and f.endswith(".py") for f in files)
-    assert "frame/app.py" in files  # the app's own modules stay .py
+    assert "frame/app.mpy" in files and "frame/app.py" not in files  # the app is compiled too
+    assert "code.py" in files  # the board runs only code.py, never code.mpy
     mpys = [out / f for f in files if f.endswith(".mpy")]
     assert mpys and all(p.read_bytes()[:2] == b"C\x06" for p in mpys)

@@ -7,15 +7,16 @@ light sensor, advance the slideshow when due, take one step of the sync round, p
 state when due. Errors are reported as events and never stop the show.
 """
 
+import gc
 import time
 
 from . import VERSION, commands, state
 from . import settings as settings_mod
 from .config import Config
-from .errors import FrameError
+from .errors import FrameError, out_of_memory
 from .fetch import Fetcher
 from .level import AutoLevel, touch_action
-from .link import MAX_MESSAGE, Link, LinkError
+from .link import Link, LinkError
 from .manifest import ManifestError
 from .show import Show
 from .store import Store
@@ -59,6 +60,7 @@ class App:
         self._light_ms = -LIGHT_MS
         self._serviced_ms = 0
         self._online = False  # the link as the app last saw it
+        self._mem_low: int | None = None  # the least free heap since the state was published
         pool, ctx, secret = device.pool, device.ssl_context, config.secret
         self.link = Link(self.topics, config.host, config.port, secret, pool, ctx, device.feed)
         self.fetcher = Fetcher(pool, ctx, secret)
@@ -70,9 +72,12 @@ class App:
 
     def tick(self, now: int) -> None:
         self.device.feed()
+        free = self.device.mem_free()  # right after the main loop's collection: what is held
+        if free is not None and (self._mem_low is None or free < self._mem_low):
+            self._mem_low = free
         self._network(now)
-        while self.link.rejected:
-            self._oversized(*self.link.rejected.pop(0))
+        while self.link.problems:
+            self.report(self.link.problems.pop(0))
         while self.link.inbox:
             topic, payload = self.link.inbox.pop(0)
             self._message(topic, payload, now)
@@ -103,14 +108,20 @@ class App:
 
     # -- messages, commands, touches
 
-    def _message(self, topic: str, payload: bytes, now: int) -> None:
+    def _message(self, topic: str, payload: bytes | bytearray | memoryview, now: int) -> None:
         if topic == self.topics.manifest:
             if not payload:
                 return
+            self._drop_round()  # frees its page and listings before the summary is parsed
+            gc.collect()
             try:
                 summary = parse_summary(payload)
             except ManifestError as e:
                 self.report(e)
+                return
+            except MemoryError as e:  # ask the broker for it again once memory is freed
+                self.report(out_of_memory("summary", e))
+                self.link.resend = True
                 return
             self._start_round(summary, now)
             return
@@ -120,16 +131,7 @@ class App:
         if name is not None and payload:
             self.command(name, payload, now)
 
-    def _oversized(self, topic: str, size: int) -> None:
-        # dropped by the link without parsing it: say so, change nothing
-        what = f"is {size} bytes (limit {MAX_MESSAGE})"
-        name = self.topics.command_of(topic)
-        if topic == self.topics.manifest:
-            self.report(ManifestError("summary " + what))
-        elif name is not None:
-            self.report(commands.CommandError(f"{name}: payload {what}"))
-
-    def command(self, name: str, payload: bytes | str, now: int) -> None:
+    def command(self, name: str, payload: bytes | bytearray | memoryview | str, now: int) -> None:
         try:
             action, value = commands.parse(name, payload)
         except FrameError as e:
@@ -246,6 +248,10 @@ class App:
         except FrameError as e:
             self.report(e)
             self._drop_round()
+        except MemoryError as e:  # outside a page (the round retries those itself)
+            gc.collect()
+            self.report(out_of_memory("sync", e))
+            self._drop_round()
         if rnd.changed:
             rnd.changed = False
             self._card_changed(now)
@@ -260,8 +266,8 @@ class App:
         self.steps = self.round = None
         self.retry_ms = now + RETRY_MS if rnd.failed else -1
         self.live["pending"] = rnd.pending
-        self.live["sync"] = "error" if rnd.failed else "idle"
-        if not rnd.failed:
+        self.live["sync"] = "error" if rnd.failed or rnd.full else "idle"
+        if not (rnd.failed or rnd.full):
             self.live["error"] = None
             self.live["synced_at"] = self.device.unix_time()
         self._event(state.synced_event(rnd.added, rnd.removed), now)
@@ -282,10 +288,11 @@ class App:
         live["count"] = self.store.count()
         live["uptime"] = (now - self.boot_ms) // 1000
         live["rssi"] = self.device.rssi()
-        live["mem_free"] = self.device.mem_free()
+        live["mem_free"] = self._mem_low
         try:
             live["sd_free_mb"] = self.store.free_bytes() >> 20
         except FrameError:
             live["sd_free_mb"] = None
         if self.link.publish(self.topics.state, state.state_json(self.settings, live), True, now):
             self.pacer.sent(now)
+            self._mem_low = None

@@ -1,4 +1,4 @@
-"""The one exception the frame reports as an `error` event. Pure."""
+"""The one exception the frame reports as an `error` event, and out-of-memory as one. Pure."""
 
 
 class FrameError(Exception):
@@ -8,3 +8,8 @@ class FrameError(Exception):
         super().__init__(code + ": " + detail)
         self.code = code
         self.detail = detail
+
+
+def out_of_memory(where: str, error: BaseException) -> FrameError:
+    """The event for a MemoryError caught at `where`: its own code, never `offline`."""
+    return FrameError("out_of_memory", (where + ": " + str(error))[:160])

@@ -52,11 +52,16 @@ def rename(src: str, dst: str) -> None:
         os.rename(src, dst)
 
 
-def write_atomic(path: str, data: bytes) -> None:
-    """Replace a small file so a reader finds the old or the new bytes, never half of them."""
+def write_atomic(path: str, data: bytes, pad: bytes = b"", times: int = 0) -> None:
+    """Replace a small file so a reader finds the old or the new bytes, never half of them.
+
+    The file is `data`, then `pad` `times` over: written piece by piece, so no block of the
+    whole file's size is wanted from the heap."""
     try:
         with open(path + ".tmp", "wb") as f:
             f.write(data)
+            for _ in range(times):
+                f.write(pad)
         rename(path + ".tmp", path)
     except OSError as e:
         raise StoreError("sd_error", f"write {path}: {e}") from None

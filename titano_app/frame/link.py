@@ -1,19 +1,28 @@
 """The frame's MQTT connection (MiniMQTT): status with last will, subscriptions, a small inbox,
 page fetches and back-off. Does network I/O; library errors become LinkError.
 
-Messages arrive in binary mode (no second copy as text) and wait in `inbox` as (topic, bytes)
-until the app takes them. A page is kept as the bytearray MiniMQTT read it into (a fresh one per
-message), not copied: a copy would double the largest thing a sync holds at its worst moment.
-One over MAX_MESSAGE bytes is dropped at once and only its topic and size are kept in
-`rejected`, for the app to report; an oversized page makes `page()` raise ManifestError. A
-failed connect waits 1, 2, 4, then 8 s before the next try, never longer, and never blocks that
+Memory is the board's scarcest thing, and MiniMQTT reads each whole message into one new
+buffer: a page (up to 8 KB) then needs a free *contiguous* block of its size, which a
+fragmented heap lacks long before it runs out. So `Client` reads every payload over SMALL bytes
+into the link's own buffer when it has one for it: the page being fetched lands in the page
+buffer allocated once at start (no allocation, no copy) and stays there until the next fetch.
+Any other payload is allocated as the library does; one that cannot be (MemoryError) or is over
+MAX_MESSAGE bytes is read through a small scratch buffer and dropped, so the MQTT stream stays
+whole and the session is kept. Its topic and size wait in `rejected` (`starved` True for want of
+memory) for the app to report; the other messages wait in `inbox` as (topic, payload).
+
+A failed connect waits 1, 2, 4, then 8 s before the next try, never longer, and never blocks that
 long: the app keeps showing pictures and feeding the 16 s watchdog between.
 """
 
+import gc
+
 import adafruit_minimqtt.adafruit_minimqtt as MQTT
+from adafruit_ticks import ticks_diff, ticks_ms
 
 from . import topics as topics_mod
-from .errors import FrameError
+from .commands import CommandError
+from .errors import FrameError, out_of_memory
 from .manifest import ManifestError
 
 try:  # noqa: SIM105 -- the board has no contextlib
@@ -22,9 +31,59 @@ except ImportError:  # the board has no collections.abc; it never evaluates anno
     pass
 
 MAX_MESSAGE = 8192
+SMALL = 256  # payloads up to this size are allocated as MiniMQTT does
+SCRATCH = 256
 INBOX_LIMIT = 16  # commands arriving faster than this while busy are dropped
 MAX_BACKOFF_MS = 8000
 PAGE_WAIT_MS = 3000
+
+
+class Client(MQTT.MQTT):  # type: ignore[misc]
+    """MiniMQTT 8.1 reading big payloads into `rx` (see the module docstring).
+
+    It overrides the library's one read primitive, `_sock_exact_recv`, for reads over SMALL
+    bytes: with the protocol's topics (under 100 bytes) only a PUBLISH payload is that large.
+    After each message `lost` is the size of a payload that was read and dropped (0: none) and
+    `starved` says whether memory was the reason.
+    """
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.rx: bytearray | None = None  # where the next big payload goes, when set
+        self.lost = 0
+        self.starved = False
+        self._scratch = bytearray(SCRATCH)
+
+    def _sock_exact_recv(self, bufsize: int, timeout: float | None = None) -> object:
+        if bufsize <= SMALL:
+            return super()._sock_exact_recv(bufsize, timeout)
+        self.lost, self.starved = 0, False
+        rx = self.rx
+        if rx is not None and bufsize <= len(rx):
+            view = memoryview(rx)[:bufsize]
+            self._fill(view, timeout)
+            return view
+        if bufsize <= MAX_MESSAGE:
+            try:
+                return super()._sock_exact_recv(bufsize, timeout)
+            except MemoryError:  # nothing was read yet: drop the payload, keep the stream
+                self.starved = True
+        self.lost = bufsize
+        scratch = memoryview(self._scratch)
+        while bufsize > 0:
+            piece = min(bufsize, SCRATCH)
+            self._fill(scratch[:piece], timeout)
+            bufsize -= piece
+        return scratch[:0]
+
+    def _fill(self, view: memoryview, timeout: float | None) -> None:
+        """Read exactly len(view) bytes into `view`, as the library's read does."""
+        wait = self._recv_timeout if timeout is None else timeout
+        start, got, size = ticks_ms(), 0, len(view)
+        while got < size:
+            got += self._sock.recv_into(view[got:], size - got)
+            if ticks_diff(ticks_ms(), start) > wait * 1000:
+                raise MQTT.MMQTTException(f"Unable to receive {size - got} bytes in {wait} s")
 
 
 class LinkError(FrameError):
@@ -46,18 +105,20 @@ class Link:
         feed: Callable[[], None] | None = None,
     ) -> None:
         self.topics = topics
-        self.inbox: list[tuple[str, bytes]] = []
-        self.rejected: list[tuple[str, int]] = []  # (topic, size) of oversized messages
+        self.inbox: list[tuple[str, bytes | bytearray | memoryview]] = []
+        self.problems: list[FrameError] = []  # dropped messages, for the app to report
+        self.resend = False  # a summary was dropped: subscribe to it again when memory allows
         self.dropped = 0
+        self.page_buffer = bytearray(MAX_MESSAGE)  # early, while the heap is in one piece
         self.connected = False
         self.connects = 0
         self._feed = feed or (lambda: None)
         self._retry_at = 0
         self._backoff = 1000
-        self._page: bytearray | bytes | None = None
+        self._page: memoryview | None = None
         self._page_size = 0  # of an oversized page, which is not kept
         self._page_topic = ""
-        self._client = MQTT.MQTT(
+        self._client = Client(
             broker=host,
             port=port,
             username=topics.frame,
@@ -72,23 +133,42 @@ class Link:
             keep_alive=30,
         )
         self._client.on_message = self._message
-        self._client.will_set(topics.status, topics_mod.OFFLINE, 1, True)
+        self._client.will_set(topics.status, topics_mod.OFFLINE, retain=True, qos=1)
 
-    def _message(self, _client: object, topic: str, payload: bytearray | bytes) -> None:
-        size = len(payload)
+    def _message(self, client: Client, topic: str, payload: memoryview | bytearray) -> None:
+        lost, client.lost = client.lost, 0  # of this message's payload, if any
         if topic == self._page_topic:
-            if size > MAX_MESSAGE:
-                self._page_size = size
+            client.rx = None  # the page stays in the page buffer until the next fetch
+            if lost:
+                self._page_size = lost
             else:
-                self._page = payload
-        elif size > MAX_MESSAGE:
+                self._page = payload  # type: ignore[assignment]
+            return
+        if lost:
             self.dropped += 1
-            if len(self.rejected) < INBOX_LIMIT:
-                self.rejected.append((topic, size))
-        elif len(self.inbox) < INBOX_LIMIT:
-            self.inbox.append((topic, bytes(payload)))
+            self._lost(topic, lost, client.starved)
+        elif len(self.inbox) >= INBOX_LIMIT:
+            self.dropped += 1
         else:
-            self.dropped += 1
+            try:  # in the page buffer (a page fetch was waiting), it would be overwritten
+                kept = bytes(payload) if client.rx is not None and len(payload) > SMALL else payload
+            except MemoryError:
+                self._lost(topic, len(payload), True)
+                return
+            self.inbox.append((topic, kept))
+
+    def _lost(self, topic: str, size: int, starved: bool) -> None:
+        """Say why a message was dropped; a summary lost for memory is asked for again."""
+        name = self.topics.command_of(topic)
+        what = f"{size} bytes"
+        if starved:
+            what = ("summary" if name is None else name) + f" of {what} dropped"
+            self.problems.append(FrameError("out_of_memory", what))
+            self.resend = self.resend or topic == self.topics.manifest
+        elif topic == self.topics.manifest:
+            self.problems.append(ManifestError(f"summary is {what} (limit {MAX_MESSAGE})"))
+        elif name is not None:
+            self.problems.append(CommandError(f"{name}: payload is {what} (limit {MAX_MESSAGE})"))
 
     def _fail(self, now_ms: int, what: str, error: Exception) -> LinkError:
         self.connected = False
@@ -108,21 +188,34 @@ class Link:
             try:
                 self._connect()
             except Exception as e:  # any failure means: try again later
-                self._fail(now_ms, "connect", e)
+                self._failed(now_ms, "connect", e)
                 return False
             return True
         try:
             self._client.loop(wait)
         except Exception as e:  # MiniMQTT raises many kinds; all mean down
-            self._fail(now_ms, "loop", e)
+            self._failed(now_ms, "loop", e)
+        if self.resend and self.connected:
+            self.resend = False
+            gc.collect()
+            self.refresh_summary(now_ms)
         return self.connected
+
+    def _failed(self, now_ms: int, what: str, error: Exception) -> LinkError:
+        """`_fail`, and a MemoryError reported as what it is. MiniMQTT's own small allocations
+        are all that can fail in a session (see Client), and one may have failed halfway
+        through a message, so the session is started afresh."""
+        if isinstance(error, MemoryError):
+            gc.collect()
+            self.problems.append(out_of_memory(what, error))
+        return self._fail(now_ms, what, error)
 
     def _connect(self) -> None:
         self._feed()
         self._client.connect(clean_session=True)
         self._feed()
         t = self.topics
-        self._client.publish(t.status, topics_mod.ONLINE, True, 1)
+        self._client.publish(t.status, topics_mod.ONLINE, retain=True, qos=1)
         self._client.subscribe([(t.manifest, 1), (t.commands, 1)])
         self.connected = True
         self.connects += 1
@@ -132,19 +225,21 @@ class Link:
         if not self.connected:
             return False
         try:
-            self._client.publish(topic, payload, retain, 1 if retain else 0)
+            self._client.publish(topic, payload, retain=retain, qos=1 if retain else 0)
             return True
         except Exception as e:
-            self._fail(now_ms, "publish", e)
+            self._failed(now_ms, "publish", e)
             return False
 
-    def page(self, shard: str, now_ms: Callable[[], int]) -> bytearray | bytes | None:
-        """The retained page of `shard`, None when the broker sends none in time.
+    def page(self, shard: str, now_ms: Callable[[], int]) -> memoryview | None:
+        """The retained page of `shard`, None when the broker sends none in time. It is a view
+        of the page buffer: good until the next call.
 
         Raises LinkError when the connection fails, ManifestError for an oversized page.
         """
         topic = self.topics.page(shard)
         self._page_topic, self._page, self._page_size = topic, None, 0
+        self._client.rx = self.page_buffer
         start = now_ms()
         try:
             self._client.subscribe(topic, 1)
@@ -153,9 +248,10 @@ class Link:
                 self._client.loop(0.01)
             self._client.unsubscribe(topic)
         except Exception as e:
-            raise self._fail(now_ms(), "page " + shard, e) from None
+            raise self._failed(now_ms(), "page " + shard, e) from None
         finally:
             self._page_topic = ""
+            self._client.rx = None
         got, self._page = self._page, None
         if self._page_size:
             raise ManifestError(f"page {shard} is {self._page_size} bytes (limit {MAX_MESSAGE})")
@@ -169,4 +265,4 @@ class Link:
             self._client.unsubscribe(self.topics.manifest)
             self._client.subscribe(self.topics.manifest, 1)
         except Exception as e:
-            self._fail(now_ms, "resubscribe", e)
+            self._failed(now_ms, "resubscribe", e)

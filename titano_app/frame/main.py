@@ -1,9 +1,9 @@
 """The frame's main loop: tick the app for ever, and outlive what nobody foresaw.
 
 An exception that escapes a tick is a bug, but stopping would leave the board at "Code done
-running" with a frozen picture until someone pulls the plug. So the loop frees memory (a
-MemoryError is the likeliest), reports the error as an `internal` event, pauses a moment and
-goes on. A tick that fails before it feeds the watchdog, every time, still gets the board reset.
+running" with a frozen picture until someone pulls the plug. So the loop frees memory, reports
+the error (`out_of_memory` for a MemoryError, else `internal`), pauses a moment and goes on.
+A tick that fails before it feeds the watchdog, every time, still gets the board reset.
 I/O only through the app and its device.
 """
 
@@ -11,7 +11,7 @@ import gc
 import time
 
 from .app import App, monotonic_ms
-from .errors import FrameError
+from .errors import FrameError, out_of_memory
 
 try:  # noqa: SIM105 -- the board has no contextlib; annotations only, never evaluated there
     from .device import Device
@@ -38,8 +38,11 @@ def survive(app: App, error: Exception) -> None:
     gc.collect()
     detail = repr(error)[:120]
     print("titanoframe: unexpected error:", detail)
-    try:  # noqa: SIM105 -- the board has no contextlib
-        app.report(FrameError("internal", detail))
+    try:
+        if isinstance(error, MemoryError):
+            app.report(out_of_memory("main loop", error))
+        else:
+            app.report(FrameError("internal", detail))
     except Exception:  # reporting is best effort here
         pass
     time.sleep(PAUSE_AFTER_ERROR_S)

@@ -71,4 +71,4 @@ class SyncRecord:
 
     def reset(self, width: int) -> None:
         """Forget every page: the next sync diffs them all again (what a `sync` command wants)."""
-        write_atomic(self.path, _header(width) + _BLANK * 256)
+        write_atomic(self.path, _header(width), _BLANK, 256)

@@ -67,7 +67,7 @@ def _is_int(value: object, low: int, high: int) -> bool:
     return type(value) is int and low <= value <= high  # type() rules out True and False
 
 
-def _skip(data: bytes, at: int) -> int:
+def _skip(data: bytes | bytearray, at: int) -> int:
     """The index of the first byte at or after `at` that is not JSON white space."""
     # a tuple of ints: the board's bytes may not support `int in bytes`
     while at < len(data) and data[at] in (32, 9, 10, 13):
@@ -75,7 +75,7 @@ def _skip(data: bytes, at: int) -> int:
     return at
 
 
-def shards_span(data: bytes) -> tuple[int, int]:
+def shards_span(data: bytes | bytearray) -> tuple[int, int]:
     """Where the `shards` object is: (index of its "{", index after its "}"), or (-1, -1).
 
     The bridge writes compact JSON; an object holding only hex strings has no "}" inside.
@@ -95,7 +95,7 @@ def shards_span(data: bytes) -> tuple[int, int]:
     return at, end + 1
 
 
-def _string(data: bytes, at: int, end: int) -> tuple[bytes, int]:
+def _string(data: bytes | bytearray, at: int, end: int) -> tuple[bytes | bytearray, int]:
     """The JSON string (no escapes: shard names and digests have none) at `at`, and after it."""
     at = _skip(data, at)
     close = data.find(b'"', at + 1, end)
@@ -104,7 +104,7 @@ def _string(data: bytes, at: int, end: int) -> tuple[bytes, int]:
     return data[at + 1 : close], close + 1
 
 
-def _entry_ok(shard: bytes, digest: bytes, width: int) -> bool:
+def _entry_ok(shard: bytes | bytearray, digest: bytes | bytearray, width: int) -> bool:
     if len(digest) != 8 or digest.strip(_HEX):
         return False
     if width:
@@ -112,7 +112,7 @@ def _entry_ok(shard: bytes, digest: bytes, width: int) -> bool:
     return shard == b"all"
 
 
-def read_digests(data: bytes, start: int, end: int, width: int) -> bytes:
+def read_digests(data: bytes | bytearray, start: int, end: int, width: int) -> bytes:
     """The digests of the shards object data[start:end], one 8-byte slot per shard."""
     slots = bytearray(_EMPTY * (1 << (4 * width)))
     at = _skip(data, start + 1)
@@ -156,7 +156,7 @@ def _rev_of_digests(digests: bytes, width: int) -> str:
     return "%08x" % (crc & 0xFFFFFFFF)
 
 
-def _load(data: bytes, start: int, end: int) -> dict[str, Any]:
+def _load(data: bytes | bytearray, start: int, end: int) -> dict[str, Any]:
     # everything but the shards object: a few hundred bytes through json.loads
     rest = data if start < 0 else data[:start] + b"{}" + data[end:]
     try:
@@ -172,7 +172,8 @@ def parse_summary(payload: bytes | bytearray | memoryview | str) -> Summary:
     """Parse and check a summary; raises ManifestError and nothing else."""
     if len(payload) > SUMMARY_LIMIT:
         raise ManifestError(f"summary is {len(payload)} bytes (limit {SUMMARY_LIMIT})")
-    data = as_bytes(payload)
+    # read in place as MiniMQTT hands it over: a copy wants a second block of its size
+    data = payload if isinstance(payload, (bytes, bytearray)) else as_bytes(payload)
     start, end = shards_span(data)
     doc = _load(data, start, end)
     _need(doc, "v", _is_int(doc.get("v"), 1, 1), "1, the version this frame reads")

@@ -67,16 +67,21 @@ def _build(out: Path, compiler: Path | None) -> None:
     shutil.copy(APP / "code.py", out / "code.py")
     shutil.copy(APP / "settings.toml.example", out / "settings.toml.example")
     for path in sorted((APP / "frame").glob("*.py")):
-        shutil.copy(path, out / "frame" / path.name)
+        _place(path, out / "frame", compiler)
     for name in LIBRARIES:
         where, sources = _sources(name)
         folder = out / "lib" / where
         folder.mkdir(parents=True, exist_ok=True)
         for path in sources:
-            if compiler is None:
-                shutil.copy(path, folder / path.name)
-            else:
-                _compile(path, folder / (path.stem + ".mpy"), compiler)
+            _place(path, folder, compiler)
+
+
+def _place(source: Path, folder: Path, compiler: Path | None) -> None:
+    """Copy `source` into `folder`, or compile it there when a compiler is given."""
+    if compiler is None:
+        shutil.copy(source, folder / source.name)
+    else:
+        _compile(source, folder / (source.stem + ".mpy"), compiler)
 
 
 def build(out: Path, compiler: Path | None = None) -> list[Path]:
