@@ -12,19 +12,26 @@ semantics). `bundle()` lays the app out exactly as `make bundle` does (with that
 from __future__ import annotations
 
 import contextlib
+import io
 import os
+import random
 import shutil
 import signal
 import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
+from tests.broker import USERS, Mosquitto
 from titano_app.sim import bundle as bundle_tool
+from titano_app.sim import kit
+from titano_app.sim.pictureserver import PictureServer
 
 ROOT = Path(__file__).resolve().parents[1]
 TOOLS = ROOT.parent / "shared" / "circuitpython"
@@ -193,3 +200,45 @@ class SlowProxy:
 
     def close(self) -> None:
         self._server.close()
+
+
+def picture() -> bytes:
+    """A 480x320 8-bit BMP with a full palette: exactly the size the renderer's bmp8 is."""
+    img = Image.new("P", (480, 320))
+    img.putpalette([v for i in range(256) for v in (i, 255 - i, i // 2)])
+    img.paste(200, (0, 0, 240, 160))
+    out = io.BytesIO()
+    img.save(out, "BMP")
+    data = out.getvalue()
+    assert len(data) == PICTURE
+    return data
+
+
+def library(n: int, seed: int) -> dict[str, str]:
+    """`n` picture ids (random UUIDs) with random versions."""
+    rng = random.Random(seed)
+    ids = (str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(n))
+    return {pid: f"{rng.getrandbits(32):08x}" for pid in ids}
+
+
+class Library:
+    """A frame's library published as the bridge publishes it (bridge.manifest, retained on a
+    real Mosquitto), its pictures served by a plain picture server (the renderer's answers, one
+    picture for every id: what is measured is the board, not the renderer)."""
+
+    def __init__(self, broker: Mosquitto, n: int, seed: int = 1) -> None:
+        self.server = PictureServer(USERS["kitchen"])
+        self.pictures = library(n, seed)
+        self.server.pictures = dict.fromkeys(self.pictures, picture())
+        self.pub = kit.Publisher(broker.host, broker.port, "bridge", USERS["bridge"], "kitchen")
+        self.pub.manifest(self.pictures, self.server.url)
+
+    def drop(self, ids: Iterable[str]) -> None:
+        """Take pictures out of the library and publish what changed."""
+        for pid in ids:
+            del self.pictures[pid]
+        self.pub.manifest(self.pictures, self.server.url)
+
+    def close(self) -> None:
+        self.pub.close()
+        self.server.close()

@@ -81,6 +81,8 @@ class App:
         while self.link.inbox:
             topic, payload = self.link.inbox.pop(0)
             self._message(topic, payload, now)
+        if self.steps is None:  # the page buffer is nobody's now
+            self.link.free_buffer()
         x = self.device.touch()
         if x is not None:
             self._touch(touch_action(x), now)

@@ -1,15 +1,15 @@
 """The frame's MQTT connection (MiniMQTT): status with last will, subscriptions, a small inbox,
 page fetches and back-off. Does network I/O; library errors become LinkError.
 
-Memory is the board's scarcest thing, and MiniMQTT reads each whole message into one new
-buffer: a page (up to 8 KB) then needs a free *contiguous* block of its size, which a
-fragmented heap lacks long before it runs out. So `Client` reads every payload over SMALL bytes
-into the link's own buffer when it has one for it: the page being fetched lands in the page
-buffer allocated once at start (no allocation, no copy) and stays there until the next fetch.
-Any other payload is allocated as the library does; one that cannot be (MemoryError) or is over
-MAX_MESSAGE bytes is read through a small scratch buffer and dropped, so the MQTT stream stays
-whole and the session is kept. Its topic and size wait in `rejected` (`starved` True for want of
-memory) for the app to report; the other messages wait in `inbox` as (topic, payload).
+MiniMQTT reads each message into a new buffer: an 8 KB page then needs a free *contiguous*
+block, which a fragmented heap lacks long before it runs out. So `Client` reads payloads over
+SMALL bytes into the page buffer, allocated once at start, when it is free: the page being
+fetched lands there and stays until the next fetch; between rounds the app frees it
+(`free_buffer`) after each look at the inbox, so a summary lands there too (a view in the inbox). A payload that finds the buffer taken is allocated as the library does;
+one that cannot be (MemoryError) or is over MAX_MESSAGE bytes is read through a small scratch
+buffer and dropped, so the MQTT stream stays whole and the session is kept: what was dropped
+waits in `problems` as the error to report (a summary lost for memory is asked for again), the
+other messages wait in `inbox` as (topic, payload).
 
 A failed connect waits 1, 2, 4, then 8 s before the next try, never longer, and never blocks that
 long: the app keeps showing pictures and feeding the 16 s watchdog between.
@@ -61,6 +61,7 @@ class Client(MQTT.MQTT):  # type: ignore[misc]
         rx = self.rx
         if rx is not None and bufsize <= len(rx):
             view = memoryview(rx)[:bufsize]
+            self.rx = None  # taken: until its owner gives it back
             self._fill(view, timeout)
             return view
         if bufsize <= MAX_MESSAGE:
@@ -137,8 +138,7 @@ class Link:
 
     def _message(self, client: Client, topic: str, payload: memoryview | bytearray) -> None:
         lost, client.lost = client.lost, 0  # of this message's payload, if any
-        if topic == self._page_topic:
-            client.rx = None  # the page stays in the page buffer until the next fetch
+        if topic == self._page_topic:  # it stays in the page buffer until the next fetch
             if lost:
                 self._page_size = lost
             else:
@@ -149,13 +149,18 @@ class Link:
             self._lost(topic, lost, client.starved)
         elif len(self.inbox) >= INBOX_LIMIT:
             self.dropped += 1
-        else:
-            try:  # in the page buffer (a page fetch was waiting), it would be overwritten
-                kept = bytes(payload) if client.rx is not None and len(payload) > SMALL else payload
+        elif self._page_topic and isinstance(payload, memoryview):
+            try:  # in the page buffer that a page fetch is waiting to fill: copy it out
+                self.inbox.append((topic, bytes(payload)))
             except MemoryError:
                 self._lost(topic, len(payload), True)
-                return
-            self.inbox.append((topic, kept))
+            client.rx = self.page_buffer
+        else:
+            self.inbox.append((topic, payload))  # in the page buffer (a view) until freed
+
+    def free_buffer(self) -> None:
+        """No page and no message in the inbox needs the page buffer: big payloads may land."""
+        self._client.rx = self.page_buffer
 
     def _lost(self, topic: str, size: int, starved: bool) -> None:
         """Say why a message was dropped; a summary lost for memory is asked for again."""

@@ -12,15 +12,18 @@ the summary is), growing with the manifest's width; this way the largest summary
 import binascii
 import json
 
-from .manifest import EMPTY, FORMATS, HEX, ManifestError, as_bytes, is_hex8, shard_names
+from .manifest import EMPTY, FORMATS, HEX, ManifestError, is_hex8, shard_names
 
 try:
     from collections.abc import Iterator
     from typing import Any
+
+    Data = bytes | bytearray | memoryview
 except ImportError:  # the board has no collections.abc; it never evaluates annotations
     pass
 
 SUMMARY_LIMIT = 8192
+_COLON, _COMMA, _QUOTE, _OPEN = 58, 44, 34, 123  # byte values of ":", ",", '"', "{"
 _EMPTY = EMPTY.encode()
 _HEX = HEX.encode()
 
@@ -67,7 +70,7 @@ def _is_int(value: object, low: int, high: int) -> bool:
     return type(value) is int and low <= value <= high  # type() rules out True and False
 
 
-def _skip(data: bytes | bytearray, at: int) -> int:
+def _skip(data: Data, at: int) -> int:
     """The index of the first byte at or after `at` that is not JSON white space."""
     # a tuple of ints: the board's bytes may not support `int in bytes`
     while at < len(data) and data[at] in (32, 9, 10, 13):
@@ -75,36 +78,53 @@ def _skip(data: bytes | bytearray, at: int) -> int:
     return at
 
 
-def shards_span(data: bytes | bytearray) -> tuple[int, int]:
+def _find(data: Data, needle: bytes, at: int = 0, end: int = -1) -> int:
+    """data.find(needle, at, end), also for a memoryview (the page buffer), which has none."""
+    end = len(data) if end < 0 else end
+    if not isinstance(data, memoryview):
+        return data.find(needle, at, end)
+    first, size = needle[0], len(needle)
+    while at + size <= end:
+        if data[at] == first and bytes(data[at : at + size]) == needle:
+            return at
+        at += 1
+    return -1
+
+
+def _at(data: Data, at: int, byte: int) -> bool:
+    return at < len(data) and data[at] == byte
+
+
+def shards_span(data: Data) -> tuple[int, int]:
     """Where the `shards` object is: (index of its "{", index after its "}"), or (-1, -1).
 
     The bridge writes compact JSON; an object holding only hex strings has no "}" inside.
     """
-    key = data.find(b'"shards"')
+    key = _find(data, b'"shards"')
     while key >= 0:  # a value "shards" is followed by "," or "}", the key by ":"
         at = _skip(data, key + 8)
-        if data[at : at + 1] == b":":
+        if _at(data, at, _COLON):
             break
-        key = data.find(b'"shards"', at)
+        key = _find(data, b'"shards"', at)
     if key < 0:
         return -1, -1
     at = _skip(data, at + 1)
-    end = data.find(b"}", at)
-    if data[at : at + 1] != b"{" or end < 0:
+    end = _find(data, b"}", at)
+    if not _at(data, at, _OPEN) or end < 0:
         return -1, -1
     return at, end + 1
 
 
-def _string(data: bytes | bytearray, at: int, end: int) -> tuple[bytes | bytearray, int]:
+def _string(data: Data, at: int, end: int) -> tuple[bytes, int]:
     """The JSON string (no escapes: shard names and digests have none) at `at`, and after it."""
     at = _skip(data, at)
-    close = data.find(b'"', at + 1, end)
-    if data[at : at + 1] != b'"' or close < 0:
+    close = _find(data, b'"', at + 1, end)
+    if not _at(data, at, _QUOTE) or close < 0:
         raise ManifestError("summary shards: not an object of strings")
-    return data[at + 1 : close], close + 1
+    return bytes(data[at + 1 : close]), close + 1
 
 
-def _entry_ok(shard: bytes | bytearray, digest: bytes | bytearray, width: int) -> bool:
+def _entry_ok(shard: bytes, digest: bytes, width: int) -> bool:
     if len(digest) != 8 or digest.strip(_HEX):
         return False
     if width:
@@ -112,14 +132,14 @@ def _entry_ok(shard: bytes | bytearray, digest: bytes | bytearray, width: int) -
     return shard == b"all"
 
 
-def read_digests(data: bytes | bytearray, start: int, end: int, width: int) -> bytes:
+def read_digests(data: Data, start: int, end: int, width: int) -> bytes:
     """The digests of the shards object data[start:end], one 8-byte slot per shard."""
     slots = bytearray(_EMPTY * (1 << (4 * width)))
     at = _skip(data, start + 1)
     while at < end - 1:  # each turn: one "<shard>": "<digest>" and the "," or "}" after it
         shard, at = _string(data, at, end)
         at = _skip(data, at)
-        if data[at : at + 1] != b":":
+        if not _at(data, at, _COLON):
             raise ManifestError("summary shards: not an object of strings")
         digest, at = _string(data, at + 1, end)
         if not _entry_ok(shard, digest, width):
@@ -129,7 +149,7 @@ def read_digests(data: bytes | bytearray, start: int, end: int, width: int) -> b
         for i in range(8):  # not a slice assignment: optional on the board
             slots[slot + i] = digest[i]
         at = _skip(data, at)
-        if data[at : at + 1] == b",":
+        if _at(data, at, _COMMA):
             at = _skip(data, at + 1)
             if at == end - 1:
                 raise ManifestError("summary shards: a comma before the closing brace")
@@ -156,9 +176,9 @@ def _rev_of_digests(digests: bytes, width: int) -> str:
     return "%08x" % (crc & 0xFFFFFFFF)
 
 
-def _load(data: bytes | bytearray, start: int, end: int) -> dict[str, Any]:
+def _load(data: Data, start: int, end: int) -> dict[str, Any]:
     # everything but the shards object: a few hundred bytes through json.loads
-    rest = data if start < 0 else data[:start] + b"{}" + data[end:]
+    rest = bytes(data) if start < 0 else bytes(data[:start]) + b"{}" + bytes(data[end:])
     try:
         doc = json.loads(rest.decode())
     except ValueError as e:  # bad UTF-8 is a ValueError too
@@ -172,8 +192,9 @@ def parse_summary(payload: bytes | bytearray | memoryview | str) -> Summary:
     """Parse and check a summary; raises ManifestError and nothing else."""
     if len(payload) > SUMMARY_LIMIT:
         raise ManifestError(f"summary is {len(payload)} bytes (limit {SUMMARY_LIMIT})")
-    # read in place as MiniMQTT hands it over: a copy wants a second block of its size
-    data = payload if isinstance(payload, (bytes, bytearray)) else as_bytes(payload)
+    # read in place (a view of the link's page buffer, or MiniMQTT's bytearray): a copy wants a
+    # second block of its size
+    data = payload.encode() if isinstance(payload, str) else payload
     start, end = shards_span(data)
     doc = _load(data, start, end)
     _need(doc, "v", _is_int(doc.get("v"), 1, 1), "1, the version this frame reads")
