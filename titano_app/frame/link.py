@@ -5,11 +5,12 @@ MiniMQTT reads each message into a new buffer: an 8 KB page then needs a free *c
 block, which a fragmented heap lacks long before it runs out. So `Client` reads payloads over
 SMALL bytes into the page buffer, allocated once at start, when it is free: the page being
 fetched lands there and stays until the next fetch; between rounds the app frees it
-(`free_buffer`) after each look at the inbox, so a summary lands there too (a view in the inbox). A payload that finds the buffer taken is allocated as the library does;
-one that cannot be (MemoryError) or is over MAX_MESSAGE bytes is read through a small scratch
-buffer and dropped, so the MQTT stream stays whole and the session is kept: what was dropped
-waits in `problems` as the error to report (a summary lost for memory is asked for again), the
-other messages wait in `inbox` as (topic, payload).
+(`free_buffer`) after each look at the inbox, so a summary lands there too (a view in the
+inbox). A payload that finds the buffer taken is allocated as the library does; one that cannot
+be (MemoryError) or is over MAX_MESSAGE bytes is read through a small scratch buffer and
+dropped, so the MQTT stream stays whole and the session is kept: what was dropped waits in
+`problems` as the error to report (a summary lost for memory is asked for again), the other
+messages wait in `inbox` as (topic, payload).
 
 A failed connect waits 1, 2, 4, then 8 s before the next try, never longer, and never blocks that
 long: the app keeps showing pictures and feeding the 16 s watchdog between.
