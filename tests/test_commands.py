@@ -164,7 +164,12 @@ def test_state_refuses_unknown_keys_and_sync_states() -> None:
 def test_events() -> None:
     assert json.loads(state.touch_event("pause")) == {"event": "touch", "action": "pause"}
     assert json.loads(state.shown_event(PICTURE)) == {"event": "shown", "picture": PICTURE}
-    assert json.loads(state.synced_event(3, 1)) == {"event": "synced", "added": 3, "removed": 1}
+    assert json.loads(state.synced_event(3, 1, 2)) == {
+        "event": "synced",
+        "added": 3,
+        "removed": 1,
+        "pages": 2,
+    }
     error = json.loads(state.error_event("sd_full", "x" * 1000))
     assert error["code"] == "sd_full" and len(error["detail"]) == state.DETAIL_LIMIT
     with pytest.raises(ValueError):

@@ -104,7 +104,7 @@ def test_syncs_the_manifest_shows_a_picture_and_follows_changes(rig: Rig) -> Non
     assert not list(rig.card.glob(f"p/*/*/{ids[1]}.00000001.bmp"))
     assert list(rig.card.glob(f"p/*/*/{ids[1]}.00000002.bmp"))
     rig.settle()
-    assert {"event": "synced", "added": 1, "removed": 1} in rig.events()
+    assert {"event": "synced", "added": 1, "removed": 1, "pages": 1} in rig.events()
     state = rig.states()[-1]
     assert state["count"] == 5 and state["sync"] == "idle" and state["rev"] == app.summary.rev  # type: ignore[union-attr]
     assert state["version"] == VERSION

@@ -72,7 +72,8 @@ def test_30000_pictures_onto_a_small_card_at_a_120k_heap(
             return "\n".join(board.output()[-30:]) + f"\nevents: {watch.of('event')[-10:]}"
 
         assert vmkit.wait_until(lambda: synced(1), 240, board), say()
-        assert watch.events("synced")[0] == {"event": "synced", "added": CARD, "removed": 0}
+        first = {"event": "synced", "added": CARD, "removed": 0, "pages": 256}
+        assert watch.events("synced")[0] == first
         full = [e["detail"] for e in watch.events("error") if e["code"] == "sd_full"]
         assert full == [f"{PICTURES - CARD} listed pictures did not fit"], say()
         assert len(lib.server.requests) == CARD
@@ -81,11 +82,12 @@ def test_30000_pictures_onto_a_small_card_at_a_120k_heap(
         held = sorted(kit.card_pictures(card))
         lib.drop(held[:1])
         assert vmkit.wait_until(lambda: synced(2), 120, board), say()
-        assert watch.events("synced")[1] == {"event": "synced", "added": 1, "removed": 1}
+        # no page is complete on a card this small, so each round reads all 256 again
+        assert watch.events("synced")[1] == {**first, "added": 1, "removed": 1}
         # 20 downloads
         lib.drop(held[1:21])
         assert vmkit.wait_until(lambda: synced(3), 180, board), say()
-        assert watch.events("synced")[2] == {"event": "synced", "added": 20, "removed": 20}
+        assert watch.events("synced")[2] == {**first, "added": 20, "removed": 20}
         assert len(kit.card_pictures(card)) == CARD and len(lib.server.requests) == CARD + 21
 
         # a few hundred ticks of slideshow (each tick feeds the watchdog at least once)

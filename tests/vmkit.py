@@ -73,6 +73,7 @@ class BoardFrame:
     def __init__(self, app: Path, card: Path, settings: dict[str, str], heap: str = "120k") -> None:
         self.app, self.card, self.heap = app, card, heap
         self.control = card.parent / "control"
+        card.parent.mkdir(parents=True, exist_ok=True)
         self.control.touch()
         self.env = {
             **os.environ,
@@ -138,6 +139,13 @@ class BoardFrame:
         """The least free heap seen at a watchdog feed, garbage included."""
         lows = [int(w[0]) for w in self.marks("low")]
         return min(lows) if lows else None
+
+    def largest_block_at_boot(self) -> int | None:
+        """Bytes of the largest free block at the first tick (`micropython.mem_info()`)."""
+        for line in self.output():
+            if "max free sz:" in line:
+                return int(line.rsplit("max free sz:", 1)[1].split()[0]) * 16
+        return None
 
     def crashed(self) -> list[str]:
         """What the VM printed that a healthy frame never prints: tracebacks, errors."""

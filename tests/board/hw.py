@@ -14,7 +14,9 @@ The test drives and watches it through:
   reads (`mem_free`, at the start of each tick, right after the main loop's collection) is the
   lowest yet by another LOW_STEP bytes, `@@feeds <n>` every FEEDS_SAID watchdog feeds, `@@dog
   <ms>` for a gap between two feeds longer than the board's 16 s watchdog, `@@offline 0|1` and
-  `@@backlight <percent>` as the screen changes.
+  `@@backlight <percent>` as the screen changes; and once, at the first tick, what
+  `micropython.mem_info()` prints (its "max free sz" is the largest free block, in 16-byte
+  blocks: what fragmentation leaves of the free heap).
 """
 
 import gc
@@ -23,6 +25,7 @@ import struct
 import time
 
 import cpsocketpool
+import micropython
 
 from .device import Device
 
@@ -65,6 +68,7 @@ class Board(Device):
         self._wifi = True
         self._fed = _ms()
         self._feeds = 0
+        self._told = False
         self._low = self._said = gc.mem_free()  # type: ignore[attr-defined]
 
     def getenv(self, name: str) -> str | None:
@@ -150,6 +154,9 @@ class Board(Device):
         return -55 if self._wifi else None
 
     def mem_free(self) -> int | None:
+        if self._feeds and not self._told:  # the first tick: how the heap looks once booted
+            self._told = True
+            micropython.mem_info()  # prints "... max free sz: <blocks of 16 bytes>"
         free = int(gc.mem_free())  # type: ignore[attr-defined]
         if free < self._low:
             self._low = free

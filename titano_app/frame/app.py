@@ -272,7 +272,7 @@ class App:
         if not (rnd.failed or rnd.full):
             self.live["error"] = None
             self.live["synced_at"] = self.device.unix_time()
-        self._event(state.synced_event(rnd.added, rnd.removed), now)
+        self._event(state.synced_event(rnd.added, rnd.removed, rnd.pages), now)
         self.pacer.changed()
 
     # -- publishing

@@ -68,8 +68,9 @@ def shown_event(picture_id: str) -> str:
     return json.dumps({"event": "shown", "picture": picture_id})
 
 
-def synced_event(added: int, removed: int) -> str:
-    return json.dumps({"event": "synced", "added": added, "removed": removed})
+def synced_event(added: int, removed: int, pages: int) -> str:
+    """A round ended: pictures added and removed, manifest pages read (changed ones only)."""
+    return json.dumps({"event": "synced", "added": added, "removed": removed, "pages": pages})
 
 
 def error_event(code: str, detail: str) -> str:
