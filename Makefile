@@ -49,8 +49,9 @@ test: lint typecheck pytest
 case: $(STAMP) sysdeps
 	$(PY) case/build.py
 
+# make bundle MPY_CROSS=path/to/mpy-cross: compile with CircuitPython 10's own compiler (README)
 bundle: $(STAMP)
-	$(PY) -m titano_app.sim.bundle
+	$(PY) -m titano_app.sim.bundle $(if $(MPY_CROSS),--mpy-cross $(MPY_CROSS))
 
 demo: $(STAMP) sysdeps
 	$(PY) -m titano_app.sim.demo

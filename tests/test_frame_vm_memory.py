@@ -52,6 +52,7 @@ def watch(broker: Mosquitto) -> Iterator[Watch]:
     w.c.close()
 
 
+@pytest.mark.timeout(900)  # three rounds of 256 pages in an interpreter, on a busy machine
 def test_30000_pictures_onto_a_small_card_at_a_120k_heap(
     broker: Mosquitto, tmp_path: Path, watch: Watch
 ) -> None:

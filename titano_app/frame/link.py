@@ -201,7 +201,7 @@ class Link:
             self._client.loop(wait)
         except Exception as e:  # MiniMQTT raises many kinds; all mean down
             self._failed(now_ms, "loop", e)
-        if self.resend and self.connected:
+        if self.resend and self.connected and self._client.rx is not None:  # room for it now
             self.resend = False
             gc.collect()
             self.refresh_summary(now_ms)

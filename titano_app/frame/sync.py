@@ -64,7 +64,6 @@ class Round:
         self.pages = 0
         self.failed = False  # something is missing that a later round may get
         self.full = False
-        self.starved = 0  # MemoryErrors met
         self.changed = False  # the card's pictures changed since the app last looked
 
     def steps(self) -> Iterator[None]:
@@ -86,7 +85,6 @@ class Round:
                     break
                 except MemoryError as e:
                     gc.collect()
-                    self.starved += 1
                     self._report(out_of_memory(f"page {shard}, try {attempt} of {TRIES}", e))
                     if attempt == TRIES:
                         self.failed = True

