@@ -36,7 +36,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT)]
 
-from bridge.config import (  # noqa: E402
+from bridge.service import Service  # noqa: E402
+from common.config import (  # noqa: E402
     BridgeConfig,
     Config,
     FrameConfig,
@@ -45,8 +46,7 @@ from bridge.config import (  # noqa: E402
     RendererConfig,
     Source,
 )
-from bridge.immich import ImmichClient  # noqa: E402
-from bridge.service import Service  # noqa: E402
+from common.immich import ImmichClient  # noqa: E402
 from tests.broker import USERS, Mosquitto  # noqa: E402
 from tests.fakes.immich import FakeImmich  # noqa: E402
 

@@ -15,8 +15,8 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from bridge import brokerauth
-from bridge.config import (
+from common import brokerauth
+from common.config import (
     Config,
     ConfigError,
     dump_redacted,
@@ -25,7 +25,7 @@ from bridge.config import (
     redacted_line,
     secret_values,
 )
-from bridge.logsetup import LEVELS, setup_logging
+from common.logsetup import LEVELS, setup_logging
 
 CONFIG_ENV = "TITANOFRAME_CONFIG"
 EXIT_FAILED = 1

@@ -29,7 +29,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from bridge.config import MqttConfig
+from common.config import MqttConfig
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ import logging
 import os
 import sys
 
-from bridge.config import ConfigError, format_errors, load_config, redacted_line, secret_values
-from bridge.logsetup import LEVELS, setup_logging
+from common.config import ConfigError, format_errors, load_config, redacted_line, secret_values
+from common.logsetup import LEVELS, setup_logging
 from renderer.service import StartError, run
 
 

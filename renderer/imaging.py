@@ -17,7 +17,8 @@ from typing import Any, Protocol
 
 from PIL import ExifTags, Image, ImageFilter, UnidentifiedImageError
 
-from renderer.caption import CaptionError, draw_caption, format_caption, validate_caption
+from common.caption import CaptionError, format_caption, validate_caption
+from renderer.caption import draw_caption
 
 __all__ = [
     "FITS",

@@ -19,8 +19,8 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from bridge import topics
-from bridge.config import MqttConfig
+from common import topics
+from common.config import MqttConfig
 from renderer.metrics import Metrics
 from renderer.roster import Roster
 

@@ -17,8 +17,8 @@ from typing import Any
 
 from aiohttp import web
 
-from bridge import sdnotify
-from bridge.config import Config, FrameConfig, ImageProfile
+from common import sdnotify
+from common.config import Config, FrameConfig, ImageProfile
 from renderer.accesslog import AccessLogger
 from renderer.app import build_app
 from renderer.bmp import FORMATS

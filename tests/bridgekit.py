@@ -13,8 +13,9 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from bridge import manifest
-from bridge.config import (
+from bridge.service import Service
+from common import manifest
+from common.config import (
     BridgeConfig,
     Config,
     FrameConfig,
@@ -23,7 +24,6 @@ from bridge.config import (
     RendererConfig,
     Source,
 )
-from bridge.service import Service
 from tests.broker import USERS, Mosquitto
 from tests.fakes.immich import FakeImmich
 from tests.mqttc import Collector

@@ -1,7 +1,7 @@
 """A real Mosquitto for tests, started from the project's own `broker_config/`.
 
 Only what a test machine must change is overridden: the listener port (a free loopback port),
-the persistence directory, and the password and ACL files (written from `bridge.brokerauth`,
+the persistence directory, and the password and ACL files (written from `common.brokerauth`,
 exactly as `python -m bridge broker-users` writes them). Everything else — `allow_anonymous
 false`, persistence, size limits — is the file users deploy. Without a `mosquitto` binary but
 with a reachable Docker engine, the same config runs in `eclipse-mosquitto:2` via testcontainers.
@@ -17,7 +17,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from bridge import brokerauth
+from common import brokerauth
 from titano_app.sim import broker as sim_broker
 from titano_app.sim.broker import free_port as free_port  # re-exported for the tests
 

@@ -21,8 +21,8 @@ import requests
 from paho.mqtt.enums import CallbackAPIVersion
 from PIL import Image
 
-from bridge import manifest
-from bridge.config import Config, parse_config
+from common import manifest
+from common.config import Config, parse_config
 from renderer.service import Service
 from tests.bmpcheck import read_bmp
 from tests.broker import USERS, Mosquitto, free_port

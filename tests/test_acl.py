@@ -1,4 +1,4 @@
-"""Who may read and write which topic: the broker ACL (`bridge.brokerauth.acl_text`) checked on
+"""Who may read and write which topic: the broker ACL (`common.brokerauth.acl_text`) checked on
 a real Mosquitto started from broker_config/, once with paho and once with the `mosquitto_pub` /
 `mosquitto_sub` command-line clients that users script with.
 

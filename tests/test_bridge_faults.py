@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bridge.config import Source
 from bridge.frames import FrameState, Mirror, published_pictures
 from bridge.sources import Asset, Policy
 from bridge.sync import Library
+from common.config import Source
 from tests.bridgekit import BASE, START, Bridge, config, frame, manifest_of, retained
 from tests.broker import Mosquitto
 from tests.fakes.immich import FakeImmich

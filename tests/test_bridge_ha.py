@@ -13,8 +13,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from PIL import Image
 
-from bridge.config import Source
-from renderer.signing import verify_signature
+from common.config import Source
+from common.signing import verify_signature
 from tests import hacheck
 from tests.bridgekit import BASE, URL_KEY, Bridge, Observer, config, frame, retained
 from tests.broker import Mosquitto
@@ -188,7 +188,7 @@ def test_folder_picture_uses_exif(broker: Mosquitto, tmp_path: Path) -> None:
     folder = (Source("folder", str(photos)),)
     bridge = Bridge(config(broker, None, frames=[frame("kitchen", folder)]))
     bridge.step()
-    from bridge.folderids import folder_asset_id
+    from common.folderids import folder_asset_id
 
     pid = folder_asset_id("harbour.jpg")
     _show(broker, "kitchen", pid)

@@ -21,11 +21,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bridge.config import MqttConfig, ScheduleEntry, Source
-from bridge.folderids import folder_asset_id
 from bridge.mqtt import MqttLink, MqttTimeout
 from bridge.service import Service, main
 from bridge.startup import StartupError
+from common.config import MqttConfig, ScheduleEntry, Source
+from common.folderids import folder_asset_id
 from tests.bridgekit import BASE, Bridge, Observer, config, frame, manifest_of, retained
 from tests.broker import USERS, Mosquitto, free_port
 from tests.fakes.immich import FakeImmich

@@ -1,4 +1,4 @@
-"""Password files and ACL text from `bridge.brokerauth`: identical to what Mosquitto's own tools
+"""Password files and ACL text from `common.brokerauth`: identical to what Mosquitto's own tools
 write, accepted by a real broker, and refusing input that would widen a rule."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge import brokerauth
+from common import brokerauth
 from tests.broker import Mosquitto
 from tests.mqttc import Collector
 

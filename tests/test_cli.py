@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bridge import brokerauth
 from bridge.cli import main
-from bridge.config import Config, load_config, redacted
-from bridge.logsetup import SecretFilter, setup_logging
+from common import brokerauth
+from common.config import Config, load_config, redacted
+from common.logsetup import SecretFilter, setup_logging
 from tests.broker import Mosquitto
 from tests.mqttc import Collector
 

@@ -13,8 +13,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bridge import configmodel
-from bridge.config import (
+from common import configmodel
+from common.caption import FIELDS as CAPTION_FIELDS
+from common.config import (
     BridgeConfig,
     Config,
     ConfigError,
@@ -30,7 +31,6 @@ from bridge.config import (
     redacted,
     secret_values,
 )
-from renderer.caption import FIELDS as CAPTION_FIELDS
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "config.example.yaml"

@@ -7,6 +7,7 @@ import json
 import posixpath
 import re
 import shutil
+import tomllib
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -15,8 +16,8 @@ import jsonschema
 import pytest
 import yaml
 
-from bridge.config import BridgeConfig, RendererConfig, load_config
-from bridge.configmodel import split_listen
+from common.config import BridgeConfig, RendererConfig, load_config
+from common.configmodel import split_listen
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "compose.yaml").read_text())
@@ -25,6 +26,9 @@ DOCKERFILE = (ROOT / "Dockerfile").read_text()
 EXAMPLE = ROOT / "config.example.yaml"
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(:-[^}]*)?\}")
 APPS = ("bridge", "renderer")
+PACKAGES: list[str] = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+    "packages"
+]
 needs_example = pytest.mark.skipif(not EXAMPLE.exists(), reason="no config.example.yaml")
 
 
@@ -264,7 +268,8 @@ def test_dockerignore_lets_in_only_the_sources() -> None:
     ]
     assert lines[0] == "*"
     let_in = {line[1:] for line in lines if line.startswith("!")}
-    assert let_in == {"pyproject.toml", "README.md", "bridge", "renderer"}
+    assert let_in == {"pyproject.toml", "README.md", *PACKAGES}
     copied = [src for op, arg in instructions() if op == "COPY" for src in arg.split()[:-1]]
     for source in copied:
         assert source in let_in, f"COPY {source} is kept out of the build context"
+    assert set(PACKAGES) <= set(copied), "the image needs every package pyproject.toml installs"

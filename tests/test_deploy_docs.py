@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bridge import brokerauth
+from common import brokerauth
 from tests.broker import USERS, free_port
 from tests.broker import test_config_text as broker_conf_text
 from tests.test_acl import RIGHTS

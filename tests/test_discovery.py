@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from bridge import discovery, topics
-from bridge.config import Config, FrameConfig, ImmichConfig, MqttConfig, RendererConfig
+from bridge import discovery
+from common import topics
+from common.config import Config, FrameConfig, ImmichConfig, MqttConfig, RendererConfig
 from tests import hacheck
 
 BASE, PREFIX = "titanoframe", "homeassistant"

@@ -17,7 +17,7 @@ from pathlib import Path
 import adafruit_minimqtt.adafruit_minimqtt as minimqtt
 import pytest
 
-from bridge import manifest as bridge_manifest
+from common import manifest as bridge_manifest
 from tests.broker import USERS, Mosquitto
 from tests.test_frame_app import FRAME, Rig
 from titano_app.frame import link as link_mod

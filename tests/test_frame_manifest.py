@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from bridge import manifest as bridge_manifest
+from common import manifest as bridge_manifest
 from titano_app.frame import manifest
 from titano_app.frame.manifest import ADD, EMPTY, REMOVE, REPLACE, ManifestError
 from titano_app.frame.names import id_order

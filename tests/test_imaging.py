@@ -24,8 +24,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageDraw, ImageOps
 
+from common.caption import format_caption, validate_caption
 from renderer import imaging
-from renderer.caption import GLYPHS, fold, format_caption, validate_caption
+from renderer.caption import GLYPHS, fold
 from renderer.imaging import FITS, ImageError, render, render_pair
 
 GOLDEN = Path(__file__).parent / "golden"

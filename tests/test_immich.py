@@ -10,7 +10,7 @@ import pytest
 import requests
 from PIL import Image
 
-from bridge.immich import (
+from common.immich import (
     ImmichAuthError,
     ImmichClient,
     ImmichNotFound,

@@ -20,7 +20,7 @@ import pytest
 import requests
 from PIL import Image
 
-from bridge.immich import USER_AGENT, ImmichClient, ImmichError
+from common.immich import USER_AGENT, ImmichClient, ImmichError
 from tests.fakes.immich import Exchange, FakeImmich
 from tests.fakes.immich_routes import ROUTES
 from tests.openapi import spec

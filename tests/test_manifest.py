@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge import manifest, topics
-from bridge.config import ImageProfile
-from bridge.manifest import Retained, build, diff, parse_page, parse_summary
+from common import manifest, topics
+from common.config import ImageProfile
+from common.manifest import Retained, build, diff, parse_page, parse_summary
 from tests.broker import Mosquitto
 from tests.mqttc import Collector
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bridge import metrics as bridge_metrics
-from bridge.prometheus import Registry
+from common.prometheus import Registry
 from renderer import metrics as renderer_metrics
 
 ROOT = Path(__file__).resolve().parent.parent

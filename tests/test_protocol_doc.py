@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge import topics
+from common import topics
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = (ROOT / "docs" / "protocol.md").read_text()

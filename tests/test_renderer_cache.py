@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.config import ImageProfile
+from common.config import ImageProfile
 from renderer import cache as cache_mod
 from renderer.cache import (
     CacheKey,

@@ -24,11 +24,10 @@ import requests
 import yaml
 from PIL import Image
 
-from bridge import manifest
-from bridge.config import ImageProfile, ImmichConfig
-from bridge.folderids import folder_asset_id
+from common import manifest, signing
+from common.config import ImageProfile, ImmichConfig
+from common.folderids import folder_asset_id
 from renderer import pool as pool_mod
-from renderer import signing
 from renderer.errors import PictureError
 from renderer.roster import Roster
 from renderer.upstream import UpstreamSpec

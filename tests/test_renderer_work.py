@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.config import ImageProfile
+from common.config import ImageProfile
 from renderer import work
 
 
@@ -22,7 +22,7 @@ def test_an_unforeseen_error_fails_the_picture_not_the_worker(
 
 
 def test_caption_album_comes_from_immich_only_when_the_caption_asks() -> None:
-    from bridge.config import ImmichConfig
+    from common.config import ImmichConfig
     from renderer.upstream import Upstream, UpstreamSpec
     from tests.fakes.immich import FakeImmich
 

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge.config import ScheduleEntry
 from bridge.schedule import due
+from common.config import ScheduleEntry
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NIGHT = ScheduleEntry(at=(23, 0), commands=(("display", "OFF"),))

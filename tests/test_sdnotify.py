@@ -1,4 +1,4 @@
-"""`bridge.sdnotify` against a real AF_UNIX datagram socket, as systemd provides one."""
+"""`common.sdnotify` against a real AF_UNIX datagram socket, as systemd provides one."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge import sdnotify
+from common import sdnotify
 
 pytestmark = pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="needs AF_UNIX sockets")
 

@@ -1,4 +1,4 @@
-"""Signed JPEG URLs and frame-secret checks (renderer.signing), against independent HMACs."""
+"""Signed JPEG URLs and frame-secret checks (common.signing), against independent HMACs."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import hashlib
 import hmac
 from urllib.parse import parse_qs, urlsplit
 
-from renderer.signing import (
+from common.signing import (
     bearer_token,
     secret_matches,
     sign,

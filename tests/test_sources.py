@@ -12,12 +12,8 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from bridge import manifest
-from bridge.config import Exclude, FrameConfig, ImageProfile, Source
-from bridge.folderids import folder_asset_id
 from bridge.folders import folder_assets
 from bridge.frames import FrameState, Mirror, Versions, pictures, published_pictures, select
-from bridge.immich import ImmichClient
 from bridge.picture import needs_publish, parse_published, payload, state_picture, taken_text
 from bridge.sources import (
     Asset,
@@ -28,6 +24,10 @@ from bridge.sources import (
     resolve_tag,
 )
 from bridge.sync import FAVORITES, Library, Sync, Wanted
+from common import manifest
+from common.config import Exclude, FrameConfig, ImageProfile, Source
+from common.folderids import folder_asset_id
+from common.immich import ImmichClient
 from tests.fakes.immich import FakeImmich
 
 NOW = datetime(2025, 11, 20, 12, 0, tzinfo=UTC)

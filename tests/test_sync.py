@@ -8,8 +8,8 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from bridge import manifest
-from bridge.config import Exclude, Source
+from common import manifest
+from common.config import Exclude, Source
 from tests.bridgekit import (
     BASE,
     Bridge,

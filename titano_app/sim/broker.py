@@ -1,6 +1,6 @@
 """A Mosquitto for the demo, run from the project's broker_config/mosquitto.conf with only the
 machine-specific lines replaced (loopback port, data folder, password and ACL files written by
-`bridge.brokerauth`). Does file and process I/O.
+`common.brokerauth`). Does file and process I/O.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from bridge import brokerauth
+from common import brokerauth
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "broker_config" / "mosquitto.conf"

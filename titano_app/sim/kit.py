@@ -16,7 +16,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from PIL import Image
 
-from bridge import manifest as bridge_manifest
+from common import manifest as bridge_manifest
 from titano_app.frame.app import App
 from titano_app.frame.store import Store
 from titano_app.sim.device import SimDevice

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bridge.configmodel import SECRET_KEYS, split_listen
+from common.configmodel import SECRET_KEYS, split_listen
 
 Checker = Callable[[Any], Any]
 

@@ -1,6 +1,6 @@
 """The configuration's shape: frozen dataclasses with their defaults. Pure, no I/O.
 
-`bridge.config` re-exports everything here; code elsewhere imports from `bridge.config`.
+`common.config` re-exports everything here; code elsewhere imports from `common.config`.
 """
 
 from __future__ import annotations

@@ -10,8 +10,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from bridge.brokerauth import RESERVED_USERS
-from bridge.configcheck import (
+from common.brokerauth import RESERVED_USERS
+from common.caption import validate_caption
+from common.configcheck import (
     Checker,
     Invalid,
     Problems,
@@ -22,7 +23,7 @@ from bridge.configcheck import (
     join,
     text,
 )
-from bridge.configmodel import (
+from common.configmodel import (
     DAYS,
     EXCLUDE_KINDS,
     FITS,
@@ -37,7 +38,6 @@ from bridge.configmodel import (
     ScheduleEntry,
     Source,
 )
-from renderer.caption import validate_caption
 
 FRAME_KEYS = ("secret", "sources", "exclude", "image", "schedule")
 

@@ -2,7 +2,7 @@
 from the environment, checked into frozen dataclasses with every problem reported at once.
 
 Pure except `load_config`, which reads the file (and checking, which looks for `folder` and
-`ca_file` paths on disk). The dataclasses themselves live in `bridge.configmodel`.
+`ca_file` paths on disk). The dataclasses themselves live in `common.configmodel`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from bridge.configcheck import (
+from common.configcheck import (
     Checker,
     Problems,
     boolean,
@@ -31,8 +31,8 @@ from bridge.configcheck import (
     timezone,
     topic,
 )
-from bridge.configframes import parse_frames
-from bridge.configmodel import (
+from common.configframes import parse_frames
+from common.configmodel import (
     SECRET_KEYS,
     BridgeConfig,
     Config,

@@ -38,8 +38,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bridge import topics
-from bridge.config import ImageProfile
+from common import topics
+from common.config import ImageProfile
 
 PAGE_LIMIT = 8192
 SUMMARY_LIMIT = 8192
