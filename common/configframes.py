@@ -28,7 +28,6 @@ from common.configmodel import (
     EXCLUDE_KINDS,
     FITS,
     FORMATS,
-    FRAME_ID_PATTERN,
     IMMICH_SOURCES,
     SCHEDULE_COMMANDS,
     SOURCE_KINDS,
@@ -38,6 +37,7 @@ from common.configmodel import (
     ScheduleEntry,
     Source,
 )
+from common.topics import FRAME_ID_PATTERN
 
 FRAME_KEYS = ("secret", "sources", "exclude", "image", "schedule")
 

@@ -20,7 +20,6 @@ SOURCE_KINDS = (*IMMICH_SOURCES, "folder")
 EXCLUDE_KINDS = ("tag", "person", "album")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 SCHEDULE_COMMANDS = ("display", "brightness", "auto_brightness", "pause", "interval")
-FRAME_ID_PATTERN = r"[a-z0-9_-]{1,32}"
 
 
 def split_listen(listen: str) -> tuple[str, int]:

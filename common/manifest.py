@@ -46,8 +46,8 @@ SUMMARY_LIMIT = 8192
 MAX_WIDTH = 2
 SUMMARY_VERSION = 1
 
-_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-PICTURE_ID_RE = re.compile(rf"\A{_UUID}(\+{_UUID})?\Z")
+UUID_PATTERN = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+PICTURE_ID_RE = re.compile(rf"\A{UUID_PATTERN}(\+{UUID_PATTERN})?\Z")
 VERSION_RE = re.compile(r"\A[0-9a-f]{8}\Z")
 
 

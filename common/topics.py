@@ -13,7 +13,8 @@ from __future__ import annotations
 import re
 
 # A frame id is also the frame's MQTT username and one topic level.
-FRAME_ID_RE = re.compile(r"\A[a-z0-9_-]{1,32}\Z")
+FRAME_ID_PATTERN = r"[a-z0-9_-]{1,32}"
+FRAME_ID_RE = re.compile(rf"\A{FRAME_ID_PATTERN}\Z")
 # Shard names: "all" (width 0) or the last 1 or 2 hex digits of a picture id.
 SHARD_RE = re.compile(r"\A(all|[0-9a-f]{1,2})\Z")
 

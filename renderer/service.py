@@ -19,9 +19,9 @@ from aiohttp import web
 
 from common import sdnotify
 from common.config import Config, FrameConfig, ImageProfile
+from common.configmodel import FORMATS
 from renderer.accesslog import AccessLogger
 from renderer.app import build_app
-from renderer.bmp import FORMATS
 from renderer.cache import DiskCache
 from renderer.ids import parse_picture_id
 from renderer.membership import Membership
