@@ -1,4 +1,5 @@
-"""`python -m bridge`: run the bridge, check or print the config, write the broker's users.
+"""`python -m bridge` (or `titanoframe-bridge`): run the bridge, check or print the config, write
+the broker's users.
 
 Does I/O: reads the config, writes the broker files, prints to stdout/stderr. Exit status 0 on
 success, 1 when the bridge cannot start, 2 for a config error.
