@@ -39,7 +39,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy common bridge renderer
+	$(VENV)/bin/mypy common bridge renderer tools
 
 pytest: $(STAMP) sysdeps
 	$(VENV)/bin/pytest -n 2 $(PYTEST_ARGS)
@@ -50,10 +50,10 @@ case: $(STAMP) sysdeps
 	$(PY) case/build.py
 
 bundle: $(STAMP)
-	$(PY) -m titano_app.sim.bundle
+	$(PY) -m tools.bundle
 
 demo: $(STAMP) sysdeps
-	$(PY) -m titano_app.sim.demo
+	$(PY) -m tools.demo
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache

@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 
 from common import brokerauth
-from titano_app.sim import broker as sim_broker
-from titano_app.sim.broker import free_port as free_port  # re-exported for the tests
+from tools import broker as demo_broker
+from tools.broker import free_port as free_port  # re-exported for the tests
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "broker_config" / "mosquitto.conf"
@@ -38,10 +38,10 @@ USERS = {
 def test_config_text(port: int, workdir: Path, container: bool = False) -> str:
     """broker_config/mosquitto.conf with only the machine-specific lines replaced."""
     if container:
-        return sim_broker.config_text(1883, "/mosquitto/config", False, None, "/mosquitto/data/")
+        return demo_broker.config_text(1883, "/mosquitto/config", False, None, "/mosquitto/data/")
     # As root Mosquitto drops to the `mosquitto` user, which cannot enter pytest's private
     # temp dirs; a test broker has nothing to protect, so it keeps the current user.
-    return sim_broker.config_text(port, workdir, os.geteuid() == 0)
+    return demo_broker.config_text(port, workdir, os.geteuid() == 0)
 
 
 class Mosquitto:

@@ -19,9 +19,9 @@ from tests.fakes.immich import FakeImmich
 from tests.mqttc import Collector
 from titano_app.frame.app import App
 from titano_app.frame.store import Store
-from titano_app.sim import broker as sim_broker
 from titano_app.sim import kit
 from titano_app.sim.device import SimDevice
+from tools import broker as demo_broker
 
 ROOT = Path(__file__).resolve().parents[1]
 FRAME = "kitchen"
@@ -61,7 +61,7 @@ class World:
             log = open(tmp / f"{name}.log", "ab")  # noqa: SIM115 -- the process owns it
             self.procs.append(subprocess.Popen(args, cwd=ROOT, stdout=log, stderr=log))
             log.close()
-        sim_broker.wait_port(self.http_port, self.procs[0], "renderer")
+        demo_broker.wait_port(self.http_port, self.procs[0], "renderer")
         card = tmp / "card"
         card.mkdir()
         Store(str(card)).save_settings({"brightness": 100})  # the PNG then shows the panel undimmed

@@ -17,7 +17,7 @@ APP = ROOT / "titano_app"
 
 
 def bundle(out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    args = [sys.executable, "-m", "titano_app.sim.bundle", "--out", str(out), *extra]
+    args = [sys.executable, "-m", "tools.bundle", "--out", str(out), *extra]
     return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=120)
 
 

@@ -23,7 +23,7 @@ NEEDS = ("mosquitto", "mosquitto_pub", "mosquitto_sub")
 def test_demo_shows_pictures_and_answers_commands(tmp_path: Path) -> None:
     env = dict(os.environ, DEMO_SECONDS="75", DEMO_DIR=str(tmp_path / "demo"))
     demo = subprocess.Popen(
-        [sys.executable, "-m", "titano_app.sim.demo"], cwd=ROOT, env=env,
+        [sys.executable, "-m", "tools.demo"], cwd=ROOT, env=env,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:

@@ -37,8 +37,8 @@ import pytest
 from tests.broker import USERS, Mosquitto
 from titano_app.frame.app import App
 from titano_app.sim import kit
-from titano_app.sim.broker import free_port, wait_port
 from titano_app.sim.device import SimDevice
+from tools.broker import free_port, wait_port
 
 FRAME = "kitchen"
 APP_CODE = str(Path(kit.__file__).resolve().parents[1] / "frame") + "/"

@@ -1,6 +1,6 @@
 """`make bundle`: build/CIRCUITPY/, what to copy onto the board's CIRCUITPY drive. Does file I/O.
 
-    python -m titano_app.sim.bundle [--out DIR] [--mpy-cross PATH]
+    python -m tools.bundle [--out DIR] [--mpy-cross PATH]
 
 code.py, frame/ and settings.toml.example from titano_app/ (never sim/), and in lib/ the
 libraries the Titano's firmware does not have frozen in — adafruit_minimqtt, adafruit_ticks,
@@ -25,7 +25,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "titano_app"
 MPY_HEADER = b"C\x06"  # CircuitPython's magic byte and .mpy format version (CircuitPython 9, 10)
 LIBRARIES = ("adafruit_minimqtt", "adafruit_ticks", "adafruit_touchscreen")
@@ -97,7 +97,7 @@ def build(out: Path, compiler: Path | None = None) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m titano_app.sim.bundle",
+        prog="python -m tools.bundle",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

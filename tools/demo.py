@@ -17,9 +17,9 @@ import sys
 import time
 from pathlib import Path
 
-from titano_app.sim import broker, photos
+from tools import broker, photos
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 FRAME = "demo"
 
 

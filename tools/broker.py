@@ -15,7 +15,7 @@ from pathlib import Path
 
 from common import brokerauth
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "broker_config" / "mosquitto.conf"
 _OVERRIDDEN = ("listener", "persistence_location", "password_file", "acl_file", "log_dest", "user")
 
