@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.broker import Mosquitto
+from tests.kit.broker import Mosquitto
 
 
 def _docker_reachable() -> bool:
