@@ -39,7 +39,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy common bridge renderer tools
+	$(VENV)/bin/mypy common bridge renderer tools case tests
 
 pytest: $(STAMP) sysdeps
 	$(VENV)/bin/pytest -n 2 $(PYTEST_ARGS)

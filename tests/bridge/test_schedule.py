@@ -17,8 +17,10 @@ NIGHT = ScheduleEntry(at=(23, 0), commands=(("display", "OFF"),))
 MORNING = ScheduleEntry(at=(7, 0), commands=(("display", "ON"), ("brightness", "80")))
 
 
-def at(tz: ZoneInfo, *fields: int) -> datetime:
-    return datetime(*fields, tzinfo=tz)  # type: ignore[misc]
+def at(
+    tz: ZoneInfo, year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=tz)
 
 
 def ticks(

@@ -154,7 +154,10 @@ def test_folder_size_cache_forgets_files_that_left(tmp_path: Path) -> None:
     _write(tmp_path / "a.jpg", (60, 40))
     _write(tmp_path / "b.jpg", (60, 40))
     folder_assets(tmp_path)
-    cached = lambda: {k[0] for k in folders._SIZES if k[0].startswith(str(tmp_path))}  # noqa: E731
+
+    def cached() -> set[str]:
+        return {k[0] for k in folders._SIZES if k[0].startswith(str(tmp_path))}
+
     assert cached() == {str(tmp_path / "a.jpg"), str(tmp_path / "b.jpg")}
     (tmp_path / "b.jpg").unlink()
     folder_assets(tmp_path)

@@ -110,7 +110,7 @@ def test_a_page_the_broker_never_sends_is_reported_as_missing_and_retried_later(
     assert kit.card_pictures(rig.card) == ids  # the round waits for its retry time
     rig.clock.advance(RETRY_MS)
     assert rig.synced()
-    assert app.live["sync"] == "idle" and len(rig.server.requests) == fetched + 1
+    assert app.live.get("sync") == "idle" and len(rig.server.requests) == fetched + 1
 
 
 class SleepSpy:

@@ -16,7 +16,9 @@ def test_an_unforeseen_error_fails_the_picture_not_the_worker(
 
     monkeypatch.setattr(work, "produce", produce)
     task = work.Task(("0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b",), (), ImageProfile(), "bmp", "x")
-    status, code, detail, retryable = work._answer(task)
+    answer = work._answer(task)
+    assert isinstance(answer, tuple), answer  # a failure, not a file size
+    status, code, detail, retryable = answer
     assert (status, code, retryable) == (502, "render_failed", False)
     assert "Value too large" in detail
 

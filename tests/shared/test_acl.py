@@ -113,7 +113,7 @@ class Peer:
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
         with self.lock:
-            self.messages.append((msg.topic, msg.payload, bool(msg.retain)))
+            self.messages.append((msg.topic, bytes(msg.payload), bool(msg.retain)))
 
     def connected(self) -> bool:
         return self.connack.wait(WAIT) and self.ok

@@ -305,7 +305,7 @@ def test_redacted_dump_hides_secrets_and_reloads(example: Path) -> None:
     assert_no_secret(repr(redacted(config)))
     assert dump.count("'***'") == len(SECRETS)
     again = parse_config(yaml.safe_load(dump), {}, example.parent)
-    hidden = {
+    hidden: dict[str, Any] = {
         "immich": dataclasses.replace(config.immich, api_key="***") if config.immich else None,
         "mqtt": dataclasses.replace(config.mqtt, password="***", homeassistant_password="***"),
         "renderer": dataclasses.replace(config.renderer, url_key="***", mqtt_password="***"),

@@ -75,7 +75,7 @@ class Case:
     def __init__(self, out: Path) -> None:
         self.info = json.loads((out / "case.json").read_text())
         self.p: dict[str, Any] = self.info["parameters"]
-        self.printed = {name: trimesh.load(out / f"{name}.stl") for name in PARTS}
+        self.printed = {name: trimesh.load_mesh(out / f"{name}.stl") for name in PARTS}
 
     @cached_property
     def placed(self) -> dict[str, trimesh.Trimesh]:

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -47,13 +48,13 @@ def test_demo_shows_pictures_and_answers_commands(tmp_path: Path) -> None:
         sub = sub_line.group(1).replace("'titanoframe/demo/#'", "titanoframe/demo/state")
         brightness = next(c for c in commands if "/cmd/brightness" in c)
         subprocess.run(brightness, shell=True, check=True, timeout=10)
-        state = {}
+        state: dict[str, Any] = {}
         deadline = time.monotonic() + 15
         while state.get("brightness") != 30 and time.monotonic() < deadline:
-            out = subprocess.run(
+            words = subprocess.run(
                 [*sub.split(), "-C", "1", "-W", "3"], capture_output=True, text=True, timeout=10
             ).stdout.split(" ", 1)
-            state = json.loads(out[1]) if len(out) == 2 else {}
+            state = json.loads(words[1]) if len(words) == 2 else {}
         assert state.get("brightness") == 30
         assert state.get("picture")
     finally:

@@ -57,7 +57,10 @@ def test_favourites_reach_the_screen_and_follow_immich(world: World) -> None:
     # an edit: downloaded again under its new version
     old = {p.name for p in kit.card_files(world.tmp / "card")}
     fake.edit(second)
-    new = lambda: {p.name for p in kit.card_files(world.tmp / "card")}  # noqa: E731
+
+    def new() -> set[str]:
+        return {p.name for p in kit.card_files(world.tmp / "card")}
+
     assert kit.tick_until(app, lambda: new() != old and len(new()) == 1, 40), world.logs()
     # commands through the real CLI change the state topic and the screen
     fake.add_favorites(1)

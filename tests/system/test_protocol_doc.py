@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import inspect
 import re
-import sys
 
 import pytest
 
 from common import topics
 from tests.kit import ROOT
+from titano_app.frame import commands as frame_commands
+from titano_app.frame import topics as frame_topics
 
 DOC = (ROOT / "docs" / "protocol.md").read_text()
-sys.path.insert(0, str(ROOT / "titano_app"))
-
-from frame import commands as frame_commands  # noqa: E402
-from frame import topics as frame_topics  # noqa: E402
 
 # Concrete sample values, and the placeholder each stands for in the document.
 SAMPLES = {
