@@ -91,13 +91,13 @@ def test_discovery_is_sent_again_when_home_assistant_starts(
     bridge = Bridge(config(broker, fake, frames=[frame("kitchen"), frame("hall")]))
     obs = Observer(broker, f"{PREFIX}/device/#")
     obs.take()
-    bridge.pump(lambda: False, timeout=0.3)
+    bridge.barrier()
     assert obs.take() == []
     publish(broker, "homeassistant", f"{PREFIX}/status", "online")
     assert bridge.pump(lambda: len(obs.messages) >= 2)
     assert {t for t, _, _ in obs.take()} == {device_topic("kitchen"), device_topic("hall")}
     publish(broker, "homeassistant", f"{PREFIX}/status", "offline")
-    bridge.pump(lambda: False, timeout=0.3)
+    bridge.barrier()
     assert obs.take() == []
     bridge.close()
 
@@ -171,7 +171,7 @@ def test_picture_not_published_again_after_restart(broker: Mosquitto, fake: Fake
     obs = Observer(broker, f"{BASE}/kitchen/picture")
     obs.take()
     bridge = Bridge(cfg)
-    bridge.pump(lambda: False, timeout=0.5)
+    bridge.barrier()
     assert obs.take() == []
     bridge.close()
 
@@ -207,7 +207,7 @@ def test_a_frame_state_nested_too_deep_for_json_changes_nothing(
     bridge.step()
     # Fits the broker's packet limit, but Python's json gives up with RecursionError.
     publish(broker, "kitchen", f"{BASE}/kitchen/state", b"[" * 5000, retain=True)
-    bridge.pump(lambda: False, timeout=0.3)
+    bridge.barrier()
     _show(broker, "kitchen", photo)
     assert _picture(bridge, broker, "kitchen", photo)["id"] == photo
     bridge.close()

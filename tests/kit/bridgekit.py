@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from bridge.service import Service
 from common import manifest
+from common.brokerauth import RESERVED_USERS
 from common.config import (
     BridgeConfig,
     Config,
@@ -26,7 +28,7 @@ from common.config import (
 )
 from tests.kit.broker import USERS, Mosquitto
 from tests.kit.fakes.immich import FakeImmich
-from tests.kit.mqttc import Collector
+from tests.kit.mqttc import Collector, publish
 
 BASE = "titanoframe"
 START = datetime(2025, 11, 23, 9, 0, tzinfo=UTC)
@@ -85,6 +87,13 @@ class Bridge:
         """Far enough on that the next poll is a full walk."""
         self.tick(self.service.config.bridge.full_scan_interval)
 
+    def barrier(self) -> None:
+        """Return once the bridge has acted on every message the broker sent it before now: its
+        link's own barrier (its `online` comes back after them), the events they queued, a tick."""
+        self.service.link.barrier()
+        self.service.handle_events(0)
+        self.service.tick(self.now)
+
     def pump(self, until: Callable[[], bool], timeout: float = 5.0) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -102,31 +111,55 @@ class Bridge:
         self.service.close()
 
 
+def marker_topic(user: str) -> str:
+    """Where barrier markers for `user` go: a topic the bridge's user may write and `user` may
+    read that no program listens to (a frame's own `cmd/barrier`, which no frame runs here and
+    the bridge leaves alone when it is not retained; for the services, under `<base>/bridge/`)."""
+    return f"{BASE}/bridge/barrier" if user in RESERVED_USERS else f"{BASE}/{user}/cmd/barrier"
+
+
+def is_marker(topic: str) -> bool:
+    return topic == f"{BASE}/bridge/barrier" or (
+        topic.startswith(f"{BASE}/") and topic.endswith("/cmd/barrier")
+    )
+
+
 class Observer(Collector):
     """An MQTT 5 client (user `homeassistant` by default) recording every message it gets,
-    with the retain flag as published."""
+    with the retain flag as published; barrier markers are not recorded."""
 
     def __init__(self, broker: Mosquitto, topic: str = "#", user: str = "homeassistant") -> None:
         super().__init__(broker, user, protocol=mqtt.MQTTv5)
+        self.broker = broker
+        self.marker = marker_topic(user)
+        self.markers: set[bytes] = set()
         subscribed = threading.Event()
         self.client.on_subscribe = lambda *a: subscribed.set()
-        self.client.subscribe(topic, options=SubscribeOptions(qos=1, retainAsPublished=True))
+        options = SubscribeOptions(qos=1, retainAsPublished=True)
+        self.client.subscribe([(topic, options), (self.marker, options)])
         assert subscribed.wait(5)
-        self.sync()
+        self.barrier()  # what the broker retains under `topic` has arrived
 
-    def sync(self, settle: float = 0.1) -> None:
-        """Wait until no message has arrived for `settle` seconds."""
-        last = -1
-        while True:
-            time.sleep(settle)
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        if is_marker(msg.topic):
             with self.lock:
-                if len(self.messages) == last:
-                    return
-                last = len(self.messages)
+                self.markers.add(bytes(msg.payload))
+        else:
+            super()._on_message(client, userdata, msg)
+
+    def barrier(self, timeout: float = 10.0) -> None:
+        """Return once every message the broker queued for this client before now has arrived.
+
+        A marker published now (QoS 1, acknowledged) reaches this client after all of them: the
+        broker hands a client its messages in the order it took them in.
+        """
+        token = uuid.uuid4().hex.encode()
+        publish(self.broker, "bridge", self.marker, token)
+        assert self.wait_for(lambda _: token in self.markers, timeout), "no barrier echo"
 
     def take(self) -> list[tuple[str, bytes, bool]]:
-        """Messages since the last take (after letting the traffic settle)."""
-        self.sync()
+        """Messages since the last take, once everything sent before now has arrived."""
+        self.barrier()
         with self.lock:
             found, self.messages = self.messages, []
         return found
