@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from titano_app.frame.app import App
 from titano_app.sim.device import SimDevice
 
 FRAME = "kitchen"
+BARRIER = "barrier"  # the event the rig sends through the app's own connection
 
 
 class Rig:
@@ -69,7 +71,20 @@ class Rig:
 
     def events(self) -> list[dict[str, object]]:
         with self.watch.lock:
-            return [json.loads(p) for t, p, _ in self.watch.messages if t.endswith("/event")]
+            found = [json.loads(p) for t, p, _ in self.watch.messages if t.endswith("/event")]
+        return [e for e in found if e.get("event") != BARRIER]
+
+    def barrier(self) -> None:
+        """The app has acted on every message sent to it before now, and what it published
+        meanwhile has reached the watcher: a marker through the broker to the app, then an
+        event of the rig's own sent on the app's connection, after everything the app sent."""
+        assert self.app is not None
+        app = self.app
+        assert kit.barrier(app, self.pub), "the app never took the barrier command"
+        token = uuid.uuid4().hex
+        marker = json.dumps({"event": BARRIER, "id": token})
+        assert app.link.publish(app.topics.event, marker, False, self.clock())
+        assert self.watch.wait_for(lambda seen: any(token.encode() in p for _, p, _ in seen))
 
     def settle(self, seconds: float = 1.5) -> None:
         kit.tick_until(self.app, lambda: False, seconds)  # type: ignore[arg-type]
@@ -122,9 +137,9 @@ def test_boot_shows_a_picture_from_the_card_before_the_network(rig: Rig) -> None
     assert rig.device.shown
 
 
-def _mosquitto_pub(rig: Rig, command: str, payload: str | None) -> None:
+def _mosquitto_pub(rig: Rig, command: str, payload: str | None, qos: int = 0) -> None:
     args = ["mosquitto_pub", "-h", rig.broker.host, "-p", str(rig.broker.port), "-u",
-            "homeassistant", "-P", USERS["homeassistant"], "-t",
+            "homeassistant", "-P", USERS["homeassistant"], "-q", str(qos), "-t",
             f"titanoframe/{FRAME}/cmd/{command}"]  # fmt: skip
     args += ["-n"] if payload is None else ["-m", payload]
     subprocess.run(args, check=True, timeout=10)
@@ -145,8 +160,8 @@ def test_commands_from_mosquitto_pub_change_state_and_screen(rig: Rig) -> None:
     # an empty payload (a retained command being cleared) runs nothing and is no error
     before, draws = app.show.picture, screen.draws
     for command in ("next", "brightness", "frobnicate"):
-        _mosquitto_pub(rig, command, None)
-    rig.settle()
+        _mosquitto_pub(rig, command, None, qos=1)  # as the bridge clears them: acknowledged
+    rig.barrier()
     assert (app.show.picture, screen.draws) == (before, draws)
     assert not [e for e in rig.events() if e["event"] == "error"]
     _mosquitto_pub(rig, "brightness", "30")
@@ -161,9 +176,9 @@ def test_commands_from_mosquitto_pub_change_state_and_screen(rig: Rig) -> None:
     rig.clock.advance(3600_000)  # paused and asleep: no slide however long
     rig.settle(0.3)
     assert app.show.shown == shown
-    _mosquitto_pub(rig, "brightness", "250")
-    _mosquitto_pub(rig, "frobnicate", "1")
-    rig.settle()
+    _mosquitto_pub(rig, "brightness", "250", qos=1)
+    _mosquitto_pub(rig, "frobnicate", "1", qos=1)
+    rig.barrier()
     codes = [e.get("code") for e in rig.events() if e["event"] == "error"]
     assert codes.count("bad_command") == 2
     assert rig.states()[-1]["brightness"] == 30

@@ -65,7 +65,7 @@ def test_oversized_messages_are_dropped_reported_and_change_nothing(rig: Rig) ->
         topic + "manifest", b"{" + b" " * 12_000 + b"}"
     )  # 12 KB: over the frame's limit, under the broker's
     rig.pub.command("brightness", "5" * 9000)
-    rig.settle()
+    rig.barrier()
     assert _errors(rig) == [
         ("bad_manifest", "summary is 12002 bytes (limit 8192)"),
         ("bad_command", "brightness: payload is 9000 bytes (limit 8192)"),

@@ -105,6 +105,33 @@ def tick_until(app: App, done: Callable[[], bool], seconds: float = 20.0) -> boo
     return False
 
 
+def barrier(app: App, publisher: Publisher, seconds: float = 20.0) -> bool:
+    """Tick `app` until it has acted on every message the broker sent it before now (False when
+    the time is up).
+
+    The marker is a command with an empty payload, which the app ignores (it is how clearing a
+    retained command looks), published last: the broker hands the app its messages in the order
+    it took them in, so once the app has taken the marker from its inbox it has taken them all.
+    """
+    name = f"barrier-{uuid.uuid4().hex[:8]}"
+    topic = publisher.prefix + "cmd/" + name
+    client = app.link._client
+    deliver = client.on_message
+    arrived: list[str] = []
+
+    def watching(c: object, t: str, payload: bytes) -> None:
+        if t == topic:
+            arrived.append(t)
+        deliver(c, t, payload)
+
+    client.on_message = watching
+    try:
+        publisher.command(name)
+        return tick_until(app, lambda: bool(arrived) and topic not in dict(app.link.inbox), seconds)
+    finally:
+        client.on_message = deliver
+
+
 def frame_settings(frame: str, secret: str, port: int) -> dict[str, str]:
     return {"FRAME_ID": frame, "FRAME_SECRET": secret, "MQTT_HOST": "127.0.0.1",
             "MQTT_PORT": str(port)}  # fmt: skip
