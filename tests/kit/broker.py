@@ -35,7 +35,7 @@ USERS = {
 }
 
 
-def test_config_text(port: int, workdir: Path, container: bool = False) -> str:
+def config_text(port: int, workdir: Path, container: bool = False) -> str:
     """broker_config/mosquitto.conf with only the machine-specific lines replaced."""
     if container:
         return demo_broker.config_text(1883, "/mosquitto/config", False, None, "/mosquitto/data/")
@@ -70,7 +70,7 @@ class Mosquitto:
         if binary is None:
             self._start_container()
             return
-        self.conf_path.write_text(test_config_text(self.port, self.workdir))
+        self.conf_path.write_text(config_text(self.port, self.workdir))
         log = open(self.log_path, "ab")  # noqa: SIM115 — owned by the process for its lifetime
         self.proc = subprocess.Popen(
             [binary, "-c", str(self.conf_path)], stdout=log, stderr=subprocess.STDOUT
@@ -81,7 +81,7 @@ class Mosquitto:
     def _start_container(self) -> None:
         from testcontainers.core.container import DockerContainer
 
-        self.conf_path.write_text(test_config_text(1883, self.workdir, container=True))
+        self.conf_path.write_text(config_text(1883, self.workdir, container=True))
         c = DockerContainer("eclipse-mosquitto:2")
         c.with_volume_mapping(str(self.workdir), "/mosquitto/config", "rw")
         c.with_bind_ports(1883, self.port)

@@ -21,7 +21,7 @@ import yaml
 from common import brokerauth
 from tests.kit import ROOT
 from tests.kit.broker import USERS, free_port
-from tests.kit.broker import test_config_text as broker_conf_text
+from tests.kit.broker import config_text as broker_conf_text
 from tests.shared.test_acl import RIGHTS
 
 SYSTEMD = ROOT / "docs" / "systemd"
