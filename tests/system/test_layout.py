@@ -6,14 +6,15 @@
 - the simulator (`titano_app/sim/`) imports only the board app and itself;
 - tools, benchmarks and tests may import anything.
 
-Also: importing the bridge daemon or the shared package loads no Pillow, and the console
-scripts in pyproject.toml name functions that exist.
+Also: importing the bridge daemon or the shared package loads no Pillow, the console scripts in
+pyproject.toml name functions that exist, and docs/architecture.md describes the tree there is.
 """
 
 from __future__ import annotations
 
 import ast
 import importlib
+import re
 import subprocess
 import sys
 import tomllib
@@ -137,3 +138,48 @@ def test_console_scripts_name_functions_that_exist() -> None:
     for target in scripts.values():
         module, _, function = target.partition(":")
         assert callable(getattr(importlib.import_module(module), function)), target
+
+
+ARCHITECTURE = (ROOT / "docs" / "architecture.md").read_text()
+
+
+def section(heading: str) -> str:
+    """The text under the `## ` heading that starts with `heading`, up to the next one."""
+    start = ARCHITECTURE.index("\n## " + heading)
+    end = ARCHITECTURE.find("\n## ", start + 1)
+    return ARCHITECTURE[start : end if end != -1 else None]
+
+
+def table_modules(text: str) -> set[str]:
+    """The `name.py` files named in the first column of the text's tables."""
+    rows = (line.split("|")[1] for line in text.splitlines() if line.startswith("| `"))
+    return {name for cell in rows for name in re.findall(r"`(\w+\.py)`", cell)}
+
+
+@pytest.mark.parametrize(
+    ("heading", "package"),
+    [("Shared code (`common/`)", "common"), ("Bridge (`bridge/`)", "bridge"),
+     ("Renderer (`renderer/`)", "renderer")],
+)  # fmt: skip
+def test_the_architecture_page_names_every_module_and_only_those(
+    heading: str, package: str
+) -> None:
+    there = {p.name for p in (ROOT / package).glob("*.py")} - {"__init__.py", "__main__.py"}
+    assert table_modules(section(heading)) == there
+
+
+def test_the_architecture_page_names_every_top_level_folder() -> None:
+    layout = section("Layout")
+    folders = {p.name for p in ROOT.iterdir() if p.is_dir() and any(p.glob("*.py"))}
+    assert folders == {
+        "common",
+        "bridge",
+        "renderer",
+        "titano_app",
+        "tools",
+        "tests",
+        "bench",
+        "case",
+    }
+    for folder in [*folders, "titano_app/sim", "broker_config"]:
+        assert f"| `{folder}/`" in layout, folder
