@@ -199,6 +199,7 @@ def test_folder_picture_uses_exif(broker: Mosquitto, tmp_path: Path) -> None:
     bridge.close()
 
 
+@pytest.mark.usefixtures("gc_paused")
 def test_a_frame_state_nested_too_deep_for_json_changes_nothing(
     broker: Mosquitto, fake: FakeImmich
 ) -> None:

@@ -165,6 +165,7 @@ def test_no_secret_reaches_the_payload() -> None:
         assert b"SECRET" not in payload
 
 
+@pytest.mark.usefixtures("gc_paused")
 def test_removal_and_stale_frames() -> None:
     assert discovery.removal(PREFIX, "hall") == (topics.discovery(PREFIX, "hall"), b"")
     ours = {f: discovery.message(PREFIX, f, BASE, "1")[1] for f in ("kitchen", "hall", "attic")}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from bridge import picture
 
 PID = "0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d"
@@ -43,6 +45,7 @@ def test_hundreds_of_people_and_albums_are_capped() -> None:
     assert 0 < len(doc["albums"]) <= picture.MAX_NAMES
 
 
+@pytest.mark.usefixtures("gc_paused")
 def test_malformed_frame_states_and_payloads_are_none() -> None:
     deep = b"[" * 5000 + b"]" * 5000
     assert picture.state_picture(deep) is None

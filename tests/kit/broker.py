@@ -16,6 +16,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Protocol
 
 from common import brokerauth
 from tests.kit import ROOT
@@ -44,8 +45,16 @@ def config_text(port: int, workdir: Path, container: bool = False) -> str:
     return demo_broker.config_text(port, workdir, os.geteuid() == 0)
 
 
+class Client(Protocol):
+    def close(self) -> None: ...
+
+
 class Mosquitto:
-    """One broker process. `start()`, `stop()`, `restart()` keep the same port and data."""
+    """One broker process. `start()`, `stop()`, `restart()` keep the same port and data.
+
+    Test clients register in `clients`; the fixture closes them with the broker, so none is
+    left reconnecting in the background of later tests.
+    """
 
     def __init__(self, workdir: Path, users: dict[str, str] | None = None) -> None:
         self.workdir = workdir
@@ -55,6 +64,7 @@ class Mosquitto:
         self.log_path = workdir / "mosquitto.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.container: object | None = None
+        self.clients: list[Client] = []
         (workdir / "data").mkdir(parents=True, exist_ok=True)
         (workdir / "passwd").write_text(brokerauth.password_file(self.users))
         (workdir / "acl").write_text(brokerauth.acl_text(BASE))
@@ -114,6 +124,10 @@ class Mosquitto:
         if self.container is not None:
             self.container.stop()  # type: ignore[attr-defined]
             self.container = None
+
+    def close_clients(self) -> None:
+        while self.clients:
+            self.clients.pop().close()
 
     def restart(self) -> None:
         self.stop()

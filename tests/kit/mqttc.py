@@ -34,6 +34,7 @@ class Collector:
         self.client.on_connect = self._on_connect
         self.client.connect(broker.host, broker.port)
         self.client.loop_start()
+        broker.clients.append(self)
 
     def _on_connect(
         self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any

@@ -206,6 +206,7 @@ def test_parse_summary_round_trip() -> None:
         b"[" * 5000,  # too deep for Python's json: RecursionError, not ValueError
     ],
 )
+@pytest.mark.usefixtures("gc_paused")
 def test_parse_summary_rejects_malformed(payload: bytes) -> None:
     assert parse_summary(payload) is None
 
