@@ -24,10 +24,12 @@ def _docker_reachable() -> bool:
 
 @pytest.fixture
 def gc_paused() -> Iterator[None]:
-    """For a test that recurses to Python's limit on purpose (JSON nested 5,000 deep): what
-    earlier tests left for the garbage collector is collected first, and no collection starts
-    during the test, where a finalizer (a paho client's, say) would find no stack left to run
-    in and fail as an unraisable exception."""
+    """What earlier tests left for the garbage collector is collected first, and no collection
+    starts during the test: their finalizers would otherwise run inside it. That matters to a
+    test that recurses to Python's limit on purpose (JSON nested 5,000 deep), where a finalizer
+    (a paho client's, say) finds no stack left and fails as an unraisable exception, and to one
+    that measures memory, where what a finalizer leaves (a warning pytest records) would count
+    as the test's."""
     gc.collect()
     gc.disable()
     try:

@@ -135,6 +135,7 @@ def test_same_key_stream_same_order() -> None:
     assert draws(a, 200) == draws(b, 200)
 
 
+@pytest.mark.usefixtures("gc_paused")
 def test_memory_does_not_grow_with_the_library() -> None:
     shuffle = Shuffle(100_000, random.Random(7).getrandbits)
     draws(shuffle, 10)
