@@ -11,6 +11,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 # are copied to a scratch folder that is removed once the package is installed.
 WORKDIR /usr/src/titanoframe
 COPY pyproject.toml README.md ./
+COPY common ./common
 COPY bridge ./bridge
 COPY renderer ./renderer
 RUN pip install . \

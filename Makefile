@@ -39,7 +39,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy bridge renderer
+	$(VENV)/bin/mypy common bridge renderer tools case tests
 
 pytest: $(STAMP) sysdeps
 	$(VENV)/bin/pytest -n 2 $(PYTEST_ARGS)
@@ -51,10 +51,10 @@ case: $(STAMP) sysdeps
 
 # make bundle MPY_CROSS=path/to/mpy-cross: compile with CircuitPython 10's own compiler (README)
 bundle: $(STAMP)
-	$(PY) -m titano_app.sim.bundle $(if $(MPY_CROSS),--mpy-cross $(MPY_CROSS))
+	$(PY) -m tools.bundle $(if $(MPY_CROSS),--mpy-cross $(MPY_CROSS))
 
 demo: $(STAMP) sysdeps
-	$(PY) -m titano_app.sim.demo
+	$(PY) -m tools.demo
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache

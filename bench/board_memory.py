@@ -3,9 +3,9 @@
 Run from the repository root: ``.venv/bin/python bench/board_memory.py [--sizes
 1000,10000,30000] [--write-docs]``. Needs the `mosquitto` binary and `../shared/circuitpython`
 (the VM and its mpy-cross). Every run is a first sync of a library published as the bridge
-publishes it (tests/vmkit.py: `bridge.manifest`, retained on a real Mosquitto, pictures from a
+publishes it (tests/kit/vmkit.py: `bridge.manifest`, retained on a real Mosquitto, pictures from a
 plain picture server) onto a card that holds 25 pictures, the app bundled as `make bundle`
-bundles it, with only the hardware module stood in (tests/board/hw.py). Measured:
+bundles it, with only the hardware module stood in (tests/kit/board/hw.py). Measured:
 
 - lowest free heap: the least `gc.mem_free()` the app read at the start of a tick (right after
   the main loop's collection), i.e. what it holds at its fullest between ticks;
@@ -37,8 +37,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT)]
 
 from tests import vmkit  # noqa: E402
-from tests.broker import USERS, Mosquitto  # noqa: E402
-from tests.mqttc import Collector  # noqa: E402
+from tests.kit.broker import USERS, Mosquitto  # noqa: E402
+from tests.kit.mqttc import Collector  # noqa: E402
 from titano_app.sim import kit  # noqa: E402
 
 BASELINE = "14517cb"

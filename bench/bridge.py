@@ -2,9 +2,9 @@
 
 Run from the repository root: ``.venv/bin/python bench/bridge.py [--sizes 1000,10000,30000]
 [--runs 3] [--write-docs]``. Needs the `mosquitto` binary. For each library size it seeds the
-fake Immich (tests/fakes) with that many favourites, starts a real Mosquitto (tests/broker.py)
-and a bridge, and measures per poll, for (a) nothing changed, (b) one favourite added and (c)
-one removed:
+fake Immich (tests/kit/fakes) with that many favourites, starts a real Mosquitto
+(tests/kit/broker.py) and a bridge, and measures per poll, for (a) nothing changed, (b) one
+favourite added and (c) one removed:
 
 - Immich requests and response bytes (the client's own counters),
 - CPU time of the thread doing the poll (the fake Immich runs in other threads of this
@@ -36,7 +36,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT)]
 
-from bridge.config import (  # noqa: E402
+from bridge.service import Service  # noqa: E402
+from common.config import (  # noqa: E402
     BridgeConfig,
     Config,
     FrameConfig,
@@ -45,10 +46,9 @@ from bridge.config import (  # noqa: E402
     RendererConfig,
     Source,
 )
-from bridge.immich import ImmichClient  # noqa: E402
-from bridge.service import Service  # noqa: E402
-from tests.broker import USERS, Mosquitto  # noqa: E402
-from tests.fakes.immich import FakeImmich  # noqa: E402
+from common.immich import ImmichClient  # noqa: E402
+from tests.kit.broker import USERS, Mosquitto  # noqa: E402
+from tests.kit.fakes.immich import FakeImmich  # noqa: E402
 
 DOCS = ROOT / "docs" / "benchmarks.md"
 CASES = ("nothing changed", "one favourite added", "one favourite removed")

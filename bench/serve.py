@@ -52,9 +52,9 @@ import yaml  # noqa: E402
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 from PIL import Image, ImageDraw, ImageFilter  # noqa: E402
 
-from bridge import manifest  # noqa: E402
-from tests.broker import USERS, Mosquitto, free_port  # noqa: E402
-from tests.fakes.immich import FakeImmich  # noqa: E402
+from common import manifest  # noqa: E402
+from tests.kit.broker import USERS, Mosquitto, free_port  # noqa: E402
+from tests.kit.fakes.immich import FakeImmich  # noqa: E402
 
 BASE = "titanoframe"
 SECTION = "## Renderer service"

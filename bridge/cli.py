@@ -1,4 +1,5 @@
-"""`python -m bridge`: run the bridge, check or print the config, write the broker's users.
+"""`python -m bridge` (or `titanoframe-bridge`): run the bridge, check or print the config, write
+the broker's users.
 
 Does I/O: reads the config, writes the broker files, prints to stdout/stderr. Exit status 0 on
 success, 1 when the bridge cannot start, 2 for a config error.
@@ -15,8 +16,8 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from bridge import brokerauth
-from bridge.config import (
+from common import brokerauth
+from common.config import (
     Config,
     ConfigError,
     dump_redacted,
@@ -25,7 +26,7 @@ from bridge.config import (
     redacted_line,
     secret_values,
 )
-from bridge.logsetup import LEVELS, setup_logging
+from common.logsetup import LEVELS, setup_logging
 
 CONFIG_ENV = "TITANOFRAME_CONFIG"
 EXIT_FAILED = 1

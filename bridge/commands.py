@@ -13,10 +13,11 @@ import logging
 from collections.abc import Iterable
 from datetime import datetime, tzinfo
 
-from bridge import schedule, topics
-from bridge.config import FrameConfig
+from bridge import schedule
 from bridge.metrics import Metrics
 from bridge.mqtt import Message, MqttError, MqttLink
+from common import topics
+from common.config import FrameConfig
 
 log = logging.getLogger(__name__)
 

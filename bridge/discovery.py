@@ -25,7 +25,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from bridge import topics
+from common import topics
 
 MANUFACTURER = "Adafruit"
 MODEL = "PyPortal Titano"

@@ -1,7 +1,7 @@
 """Folder sources: picture files in a local folder as `Asset` records, and the picture-topic
 fields of one file. Does I/O (reads the folder, file headers and EXIF).
 
-A file's id comes from its path relative to the folder (`bridge.folderids`, shared with the
+A file's id comes from its path relative to the folder (`common.folderids`, shared with the
 renderer) and its version from its modification time and size, so replacing or editing a file
 re-renders it. Sizes are read from the image header, turned upright by its EXIF orientation,
 and remembered per (path, mtime, size), so a re-scan opens only new or changed files.
@@ -15,8 +15,8 @@ from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any
 
-from bridge.folderids import scan_folder
 from bridge.sources import Asset
+from common.folderids import scan_folder
 
 _SIZES: dict[tuple[str, int, int], tuple[int, int]] = {}
 

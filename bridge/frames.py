@@ -20,10 +20,11 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from bridge import manifest, pairing
-from bridge.config import FrameConfig
+from bridge import pairing
 from bridge.sources import Asset, Policy
 from bridge.sync import Library
+from common import manifest
+from common.config import FrameConfig
 
 log = logging.getLogger(__name__)
 

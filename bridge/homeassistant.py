@@ -15,9 +15,10 @@ import threading
 from collections.abc import Iterable
 from importlib import metadata
 
-from bridge import discovery, topics
+from bridge import discovery
 from bridge.metrics import Metrics
 from bridge.mqtt import MqttError, MqttLink
+from common import topics
 
 log = logging.getLogger(__name__)
 

@@ -11,13 +11,13 @@ import logging
 from collections.abc import Iterable
 from datetime import datetime
 
-from bridge import topics
-from bridge.config import FrameConfig
 from bridge.frames import FrameState, Mirror, Outcome
 from bridge.metrics import Metrics
 from bridge.mqtt import MqttError, MqttLink
 from bridge.sources import Policy
 from bridge.sync import Library
+from common import topics
+from common.config import FrameConfig
 
 log = logging.getLogger(__name__)
 

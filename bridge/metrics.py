@@ -15,8 +15,8 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from bridge.configmodel import split_listen
-from bridge.prometheus import Registry
+from common.configmodel import split_listen
+from common.prometheus import Registry
 
 log = logging.getLogger(__name__)
 

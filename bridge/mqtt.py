@@ -17,8 +17,6 @@ Messages reach `on_message` on paho's network thread; the handler must not block
 from __future__ import annotations
 
 import logging
-import os
-import secrets
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -26,14 +24,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from bridge.config import MqttConfig
+from common import mqttclient
+from common.config import MqttConfig
 
 log = logging.getLogger(__name__)
 
-KEEPALIVE = 30
 ONLINE = b"online"
 OFFLINE = b"offline"
 
@@ -78,7 +76,7 @@ class MqttLink:
         self.config = config
         self.status_topic = status_topic
         self.on_message = on_message
-        self.client_id = client_id or f"titanoframe-bridge-{os.getpid()}-{secrets.token_hex(3)}"
+        self.client_id = client_id or mqttclient.client_id("bridge")
         self.connections = 0  # successful connects so far; a change means "read back again"
         self.messages_published = 0
         self.bytes_published = 0
@@ -100,12 +98,9 @@ class MqttLink:
         self._client = self._make_client()
 
     def _make_client(self) -> mqtt.Client:
-        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv5)
-        c.username_pw_set(self.config.username, self.config.password)
-        if self.config.tls:
-            c.tls_set(ca_certs=self.config.ca_file)
+        cfg = self.config
+        c = mqttclient.make_client(cfg, self.client_id, cfg.username, cfg.password, mqtt.MQTTv5)
         c.will_set(self.status_topic, OFFLINE, qos=1, retain=True)
-        c.reconnect_delay_set(min_delay=1, max_delay=30)
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message
@@ -121,7 +116,9 @@ class MqttLink:
     def start(self) -> None:
         """Connect in the background; paho keeps retrying while the broker is away."""
         try:
-            self._client.connect_async(self.config.host, self.config.port, keepalive=KEEPALIVE)
+            self._client.connect_async(
+                self.config.host, self.config.port, keepalive=mqttclient.KEEPALIVE
+            )
         except (OSError, ValueError) as exc:
             raise MqttUnreachable(f"cannot connect to {self._where()}: {exc}") from None
         self._client.loop_start()

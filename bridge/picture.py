@@ -17,8 +17,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bridge import manifest
-from renderer.signing import signed_jpeg_url
+from common import manifest
+from common.signing import signed_jpeg_url
 
 URL_TTL = 7 * 24 * 3600
 URL_REFRESH = 24 * 3600

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
-from bridge.config import ScheduleEntry
+from common.config import ScheduleEntry
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # Each entry repeats at least weekly, so looking back 8 local days covers any gap.

@@ -24,18 +24,8 @@ from types import FrameType
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bridge import sdnotify, topics
 from bridge.commands import Commands
-from bridge.config import Config
 from bridge.homeassistant import HomeAssistant
-from bridge.immich import (
-    ImmichAuthError,
-    ImmichClient,
-    ImmichError,
-    ImmichNotFound,
-    ImmichResponseError,
-    ImmichUnreachable,
-)
 from bridge.manifests import Manifests
 from bridge.metrics import Metrics, MetricsServer
 from bridge.mqtt import Message, MqttError, MqttLink
@@ -43,6 +33,16 @@ from bridge.showing import Showing
 from bridge.sources import Lister, Policy
 from bridge.startup import StartupError, check_immich
 from bridge.sync import Sync, Wanted
+from common import sdnotify, topics
+from common.config import Config
+from common.immich import (
+    ImmichAuthError,
+    ImmichClient,
+    ImmichError,
+    ImmichNotFound,
+    ImmichResponseError,
+    ImmichUnreachable,
+)
 
 log = logging.getLogger(__name__)
 

@@ -13,14 +13,15 @@ import threading
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
-from bridge import pairing, picture, topics
-from bridge.config import Config, FrameConfig
+from bridge import pairing, picture
 from bridge.folders import folder_meta
-from bridge.immich import ImmichAuthError, ImmichClient, ImmichError, ImmichNotFound
 from bridge.metrics import Metrics
 from bridge.mqtt import MqttError, MqttLink
 from bridge.sources import Policy
 from bridge.sync import Sync
+from common import topics
+from common.config import Config, FrameConfig
+from common.immich import ImmichAuthError, ImmichClient, ImmichError, ImmichNotFound
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bridge.immich import ImmichClient
+from common.immich import ImmichClient
 
 log = logging.getLogger(__name__)
 

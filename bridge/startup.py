@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 
-from bridge.config import Config
-from bridge.configmodel import IMMICH_SOURCES
-from bridge.immich import ImmichAuthError, ImmichClient, ImmichError
+from common.config import Config
+from common.configmodel import IMMICH_SOURCES
+from common.immich import ImmichAuthError, ImmichClient, ImmichError
 
 log = logging.getLogger(__name__)
 

@@ -31,7 +31,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
 
-from bridge.config import FrameConfig
 from bridge.folders import folder_assets
 from bridge.sources import (
     Asset,
@@ -41,6 +40,7 @@ from bridge.sources import (
     resolve_person,
     resolve_tag,
 )
+from common.config import FrameConfig
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,8 @@ in the two axes other than the cutting one, in order: z -> (x, y), y -> (x, z), 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import trimesh
@@ -14,6 +15,8 @@ from trimesh import intersections
 
 AXES = {"x": (0, [1, 2]), "y": (1, [0, 2]), "z": (2, [0, 1])}
 Point = Sequence[float] | np.ndarray
+# trimesh leaves this one unannotated: (mesh, plane normal, plane origin) -> (n, 2, 3) segments
+_mesh_plane: Callable[..., Any] = intersections.mesh_plane
 
 
 def section(mesh: trimesh.Trimesh, axis: str, value: float) -> np.ndarray:
@@ -21,12 +24,13 @@ def section(mesh: trimesh.Trimesh, axis: str, value: float) -> np.ndarray:
     i, keep = AXES[axis]
     normal, origin = np.zeros(3), np.zeros(3)
     normal[i], origin[i] = 1.0, value
-    segs = np.asarray(intersections.mesh_plane(mesh, normal, origin), float)
+    segs = np.asarray(_mesh_plane(mesh, normal, origin), dtype=np.float64)
     return segs.reshape(-1, 2, 3)[:, :, keep]
 
 
 def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]
+    out: np.ndarray = a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]
+    return out
 
 
 def ray_hits(segs: np.ndarray, origin: Point, direction: Point) -> np.ndarray:
@@ -42,8 +46,8 @@ def ray_hits(segs: np.ndarray, origin: Point, direction: Point) -> np.ndarray:
     return np.unique(np.round(t[(t > 1e-9) & (s >= 0) & (s <= 1)], 6))
 
 
-def inside(segs: np.ndarray, points: Point) -> np.ndarray:
-    """Which 2D points lie inside the material of a section (even-odd rule)."""
+def inside(segs: np.ndarray, points: Point | Sequence[Point]) -> np.ndarray:
+    """Which 2D points (one or many) lie inside the material of a section (even-odd rule)."""
     p = np.atleast_2d(np.asarray(points, float))[:, None, :]
     if len(segs) == 0:
         return np.zeros(len(p), bool)

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from aiohttp import web
 from aiohttp.helpers import must_be_empty_body
 
-from renderer import ids, signing
+from common import signing
+from renderer import ids
 from renderer.errors import PictureError
 from renderer.pipeline import Job
 

@@ -16,7 +16,7 @@ import struct
 
 from PIL import Image, ImageChops
 
-FORMATS = ("bmp8", "bmp16")
+from common.configmodel import FORMATS
 
 _BI_RGB = 0
 _BI_BITFIELDS = 3

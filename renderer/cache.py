@@ -23,8 +23,8 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
-from bridge import manifest
-from bridge.config import ImageProfile
+from common import manifest
+from common.config import ImageProfile
 from renderer.ids import EXTENSIONS, parse_picture_id
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ class CacheKey(NamedTuple):
 def profile_key(profile: ImageProfile) -> str:
     """12 hex digits naming a render profile; frames with equal profiles share entries.
 
-    Built from the same fields as the manifest's versions (`bridge.manifest.profile_key`).
+    Built from the same fields as the manifest's versions (`common.manifest.profile_key`).
     """
     text = f"{RENDER_REVISION}|{manifest.profile_key(profile)}"
     return hashlib.sha256(text.encode()).hexdigest()[:12]

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 
-UUID_PATTERN = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-FRAME_PATTERN = re.compile(r"[a-z0-9_-]{1,32}")
+from common.manifest import UUID_PATTERN
+from common.topics import FRAME_ID_RE
+
 _PICTURE = re.compile(rf"({UUID_PATTERN})(?:\+({UUID_PATTERN}))?")
 _NAME = re.compile(r"(.{36}(?:\+.{36})?)\.(bmp|jpg)")
 
@@ -35,5 +36,5 @@ def parse_file_name(name: str) -> tuple[str, str] | None:
 
 
 def is_frame_id(text: str) -> bool:
-    """True when `text` can be a frame id (`[a-z0-9_-]{1,32}`)."""
-    return FRAME_PATTERN.fullmatch(text) is not None
+    """True when `text` can be a frame id (`common.topics.FRAME_ID_PATTERN`)."""
+    return FRAME_ID_RE.match(text) is not None

@@ -17,7 +17,9 @@ from typing import Any, Protocol
 
 from PIL import ExifTags, Image, ImageFilter, UnidentifiedImageError
 
-from renderer.caption import CaptionError, draw_caption, format_caption, validate_caption
+from common.caption import CaptionError, format_caption, validate_caption
+from common.configmodel import FITS
+from renderer.caption import draw_caption
 
 __all__ = [
     "FITS",
@@ -32,7 +34,6 @@ __all__ = [
 ]
 
 WIDTH, HEIGHT = 480, 320
-FITS = ("contain", "cover", "blur", "smart")
 
 # (x1, y1, x2, y2, image_width, image_height): a face box in the coordinates of an image of
 # image_width × image_height, as Immich reports it.

@@ -10,24 +10,20 @@ service can pre-render them.
 from __future__ import annotations
 
 import logging
-import os
-import secrets
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 
-from bridge import topics
-from bridge.config import MqttConfig
+from common import mqttclient, topics
+from common.config import MqttConfig
 from renderer.metrics import Metrics
 from renderer.roster import Roster
 
 log = logging.getLogger(__name__)
 
 USERNAME = "renderer"
-KEEPALIVE = 30
 
 OnAdded = Callable[[str, Mapping[str, str]], None]
 
@@ -49,12 +45,8 @@ class Membership:
         self.metrics = metrics
         self._connected = threading.Event()
         self._stopping = False
-        client_id = f"titanoframe-renderer-{os.getpid()}-{secrets.token_hex(3)}"
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
-        self.client.username_pw_set(USERNAME, password)
-        if config.tls:
-            self.client.tls_set(ca_certs=config.ca_file)
-        self.client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client_id = mqttclient.client_id("renderer")
+        self.client = mqttclient.make_client(config, client_id, USERNAME, password)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_connect_fail = self._on_connect_fail
@@ -69,7 +61,9 @@ class Membership:
 
     def start(self) -> None:
         """Connect in the background; a broker that is down now is retried, never fatal."""
-        self.client.connect_async(self.config.host, self.config.port, keepalive=KEEPALIVE)
+        self.client.connect_async(
+            self.config.host, self.config.port, keepalive=mqttclient.KEEPALIVE
+        )
         self.client.loop_start()
 
     def stop(self) -> None:

@@ -1,12 +1,12 @@
 """Prometheus metrics of the renderer: counters, gauges and one histogram, in text format 0.0.4.
 
 No I/O: the service updates values and `Metrics.exposition()` returns the text `/metrics`
-serves (`bridge.prometheus`, shared with the bridge).
+serves (`common.prometheus`, shared with the bridge).
 """
 
 from __future__ import annotations
 
-from bridge.prometheus import Registry
+from common.prometheus import Registry
 
 PREFIX = "titanoframe_renderer_"
 

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bridge.config import ImageProfile
+from common.config import ImageProfile
 from renderer.cache import CacheKey, DiskCache, profile_key
 from renderer.errors import RENDER_CODES, PictureError
 from renderer.metrics import Metrics

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from bridge.manifest import (
+from common.manifest import (
     PAGE_LIMIT,
     SUMMARY_LIMIT,
     Summary,

@@ -17,11 +17,11 @@ from typing import Any
 
 from aiohttp import web
 
-from bridge import sdnotify
-from bridge.config import Config, FrameConfig, ImageProfile
+from common import sdnotify
+from common.config import Config, FrameConfig, ImageProfile
+from common.configmodel import FORMATS
 from renderer.accesslog import AccessLogger
 from renderer.app import build_app
-from renderer.bmp import FORMATS
 from renderer.cache import DiskCache
 from renderer.ids import parse_picture_id
 from renderer.membership import Membership

@@ -19,9 +19,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bridge.config import ImageProfile, ImmichConfig
-from bridge.folderids import scan_folder
-from bridge.immich import (
+from common.config import ImageProfile, ImmichConfig
+from common.folderids import scan_folder
+from common.immich import (
     ImmichClient,
     ImmichError,
     ImmichNotFound,
@@ -73,7 +73,7 @@ class _Folder:
 def caption_meta(
     asset: Mapping[str, Any], albums: Iterable[Mapping[str, Any]] = ()
 ) -> dict[str, Any]:
-    """Caption fields (renderer.caption.FIELDS) from an Immich asset and its albums. Pure.
+    """Caption fields (common.caption.FIELDS) from an Immich asset and its albums. Pure.
 
     `album` is the first of the asset's album names in alphabetical order, so it is stable.
     """

@@ -21,7 +21,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from types import FrameType
 
-from bridge.config import ImageProfile
+from common.config import ImageProfile
 from renderer import bmp, imaging
 from renderer.cache import write_atomic
 from renderer.errors import FailureTuple, PictureError

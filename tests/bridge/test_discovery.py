@@ -1,0 +1,261 @@
+"""Home Assistant device discovery: the entities a user sees, valid for every supported release."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from bridge import discovery
+from common import topics
+from common.config import Config, FrameConfig, ImmichConfig, MqttConfig, RendererConfig
+from tests.kit import hacheck
+
+BASE, PREFIX = "titanoframe", "homeassistant"
+
+
+def doc(frame: str = "kitchen", base: str = BASE) -> dict[str, Any]:
+    return discovery.device_config(frame, base, "1.2.3", "https://example.org/titanoframe")
+
+
+def cmps(frame: str = "kitchen") -> dict[str, dict[str, Any]]:
+    components: dict[str, dict[str, Any]] = doc(frame)["cmps"]
+    return components
+
+
+def test_topic_and_payload_are_valid_for_every_release() -> None:
+    topic, payload = discovery.message(PREFIX, "kitchen", BASE, "1.2.3")
+    assert topic == "homeassistant/device/titanoframe_kitchen/config"
+    assert hacheck.check(payload) == []
+    assert hacheck.check(doc()) == []
+    assert set(hacheck.versions()) >= {"2024.11.3", "2026.11.0"}
+
+
+def test_every_entity_of_the_protocol_is_there() -> None:
+    platforms = {key: c["p"] for key, c in cmps().items()}
+    assert platforms == {
+        "display": "light",
+        "pause": "switch",
+        "auto_brightness": "switch",
+        "next": "button",
+        "previous": "button",
+        "sync": "button",
+        "interval": "number",
+        "picture": "image",
+        "count": "sensor",
+        "pending": "sensor",
+        "sd_free": "sensor",
+        "last_sync": "sensor",
+        "light": "sensor",
+        "rssi": "sensor",
+        "touch_next": "device_automation",
+        "touch_previous": "device_automation",
+        "touch_pause": "device_automation",
+    }
+
+
+def test_controls_send_the_protocol_commands() -> None:
+    c = cmps()
+    sent = {
+        key: topics.parse_cmd(BASE, comp["cmd_t"]) for key, comp in c.items() if "cmd_t" in comp
+    }
+    assert all(
+        v is not None and v[0] == "kitchen" and v[1] in topics.COMMANDS for v in sent.values()
+    )
+    assert {k: v[1] for k, v in sent.items() if v} == {
+        "display": "display",
+        "pause": "pause",
+        "auto_brightness": "auto_brightness",
+        "next": "next",
+        "previous": "previous",
+        "sync": "sync",
+        "interval": "interval",
+    }
+    light = c["display"]
+    assert light["bri_cmd_t"] == topics.cmd(BASE, "kitchen", "brightness")
+    assert light["bri_scl"] == 100 and (light["pl_on"], light["pl_off"]) == ("ON", "OFF")
+    number = c["interval"]
+    assert (number["min"], number["max"], number["mode"]) == (5, 86400, "box")
+
+
+def test_state_comes_from_the_frame_state_topic() -> None:
+    state = topics.state(BASE, "kitchen")
+    for key, comp in cmps().items():
+        if comp["p"] in ("sensor", "switch", "number", "light"):
+            assert comp["stat_t"] == state, key
+
+
+def test_image_follows_the_picture_topic() -> None:
+    image = cmps()["picture"]
+    assert image["url_t"] == topics.picture(BASE, "kitchen")
+    assert image["url_tpl"] == "{{ value_json.url }}" and "cont_type" not in image
+
+
+def test_sensors_use_valid_classes_and_units() -> None:
+    c = cmps()
+    assert (c["sd_free"]["dev_cla"], c["sd_free"]["unit_of_meas"]) == ("data_size", "MB")
+    assert (c["rssi"]["dev_cla"], c["rssi"]["unit_of_meas"], c["rssi"]["ent_cat"]) == (
+        "signal_strength",
+        "dBm",
+        "diagnostic",
+    )
+    assert c["last_sync"]["dev_cla"] == "timestamp" and "unit_of_meas" not in c["last_sync"]
+
+
+def test_touch_triggers_match_touch_events() -> None:
+    for action in ("next", "previous", "pause"):
+        trig = cmps()[f"touch_{action}"]
+        assert trig["t"] == topics.event(BASE, "kitchen") and trig["atype"] == "trigger"
+        assert trig["pl"] == action and trig["stype"] == action and "uniq_id" not in trig
+
+
+def test_availability_frame_status_and_bridge_for_the_image() -> None:
+    d = doc()
+    assert d["avty"] == [{"t": topics.status(BASE, "kitchen")}]
+    assert "avty_t" not in d
+    image = d["cmps"]["picture"]
+    assert {a["t"] for a in image["avty"]} == {
+        topics.status(BASE, "kitchen"),
+        topics.bridge_status(BASE),
+    }
+    assert image["avty_mode"] == "all"
+
+
+def test_root_keys_and_qos_per_component() -> None:
+    d = doc()
+    assert set(d) == {"dev", "o", "avty", "cmps"}
+    assert d["dev"] == {
+        "ids": ["titanoframe_kitchen"],
+        "name": "titanoframe kitchen",
+        "mf": "Adafruit",
+        "mdl": "PyPortal Titano",
+        "sw": "1.2.3",
+    }
+    assert d["o"] == {
+        "name": "titanoframe",
+        "sw": "1.2.3",
+        "url": "https://example.org/titanoframe",
+    }
+    assert all("qos" in comp for comp in d["cmps"].values())
+
+
+def test_unique_ids_are_stable_and_unique() -> None:
+    first = {k: c.get("uniq_id") for k, c in cmps("kitchen").items()}
+    assert first == {k: c.get("uniq_id") for k, c in cmps("kitchen").items()}
+    ids = [u for u in first.values() if u]
+    assert all(u == f"titanoframe_kitchen_{k}" for k, u in first.items() if u)
+    hall = [c["uniq_id"] for c in cmps("hall").values() if "uniq_id" in c]
+    assert len(set(ids)) == len(ids) == 14 and not set(ids) & set(hall)
+
+
+def test_no_secret_reaches_the_payload() -> None:
+    config = Config(
+        immich=ImmichConfig(url="http://immich:2283", api_key="immich-key-SECRET1"),
+        mqtt=MqttConfig(password="mqtt-pw-SECRET2", homeassistant_password="ha-SECRET3"),
+        renderer=RendererConfig(url_key="url-key-SECRET4", mqtt_password="rend-SECRET5"),
+        frames=(FrameConfig(id="kitchen", secret="frame-SECRET6"),),
+    )
+    for frame in config.frames:
+        _, payload = discovery.message(
+            config.mqtt.discovery_prefix, frame.id, config.mqtt.base_topic, "1.0"
+        )
+        assert b"SECRET" not in payload
+
+
+@pytest.mark.usefixtures("gc_paused")
+def test_removal_and_stale_frames() -> None:
+    assert discovery.removal(PREFIX, "hall") == (topics.discovery(PREFIX, "hall"), b"")
+    ours = {f: discovery.message(PREFIX, f, BASE, "1")[1] for f in ("kitchen", "hall", "attic")}
+    other_base = discovery.message(PREFIX, "garage", "elsewhere", "1")
+    retained = {topics.discovery(PREFIX, f): p for f, p in ours.items()}
+    retained[other_base[0]] = other_base[1]  # another installation on the same broker
+    retained[topics.discovery(PREFIX, "cellar")] = b""  # already removed
+    retained["homeassistant/device/zigbee_lamp/config"] = b'{"o": {"name": "z2m"}}'
+    retained[topics.discovery(PREFIX, "porch")] = b"not json"
+    retained[topics.discovery(PREFIX, "shed")] = b"[" * 5000  # too deep for Python's json
+    assert discovery.stale(["kitchen"], retained, PREFIX, BASE) == ["attic", "hall"]
+    assert discovery.stale(["kitchen", "hall", "attic"], retained, PREFIX, BASE) == []
+
+
+def test_last_sync_template_gives_an_iso_time_with_zone() -> None:
+    jinja2 = pytest.importorskip("jinja2")
+    env = jinja2.Environment()
+    # Home Assistant's as_datetime turns a unix time into an aware UTC datetime.
+    env.globals["as_datetime"] = lambda v: datetime.fromtimestamp(v, UTC)
+    render = env.from_string(discovery.LAST_SYNC).render
+    parsed = datetime.fromisoformat(render(value_json={"synced_at": 1763884800}))
+    assert parsed.tzinfo is not None and parsed.timestamp() == 1763884800
+    assert render(value_json={"synced_at": None}) == "None"
+    trig = env.from_string(cmps()["touch_next"]["val_tpl"]).render
+    assert trig(value_json={"event": "touch", "action": "next"}) == "next"
+    assert trig(value_json={"event": "shown", "picture": "x"}) == ""
+
+
+# --- the checker itself must catch what Home Assistant rejects -----------------------------
+
+
+def _broken(change: str) -> dict[str, Any]:
+    d = copy.deepcopy(doc())
+    c = d["cmps"]
+    if change == "tilde":
+        d["~"] = "titanoframe/kitchen"
+    elif change == "avty_t_with_image_list":
+        d["avty_t"] = d.pop("avty")[0]["t"]
+    elif change == "content_type_with_url":
+        c["picture"]["cont_type"] = "image/jpeg"
+    elif change == "bad_unit":
+        c["rssi"]["unit_of_meas"] = "%"
+    elif change == "no_unique_id":
+        del c["count"]["uniq_id"]
+    elif change == "unknown_component_key":
+        c["count"]["stat_tpl"] = "{{ value }}"
+    elif change == "unknown_device_key":
+        d["dev"]["colour"] = "red"
+    elif change == "config_sensor":
+        c["rssi"]["ent_cat"] = "config"
+    elif change == "timestamp_state_class":
+        c["last_sync"]["stat_cla"] = "measurement"
+    elif change == "wildcard_command":
+        c["next"]["cmd_t"] = "titanoframe/+/cmd/next"
+    elif change == "root_qos_only":
+        d["qos"] = 1
+        del c["next"]["qos"]
+    elif change == "no_origin_name":
+        d["o"] = {"sw": "1"}
+    elif change == "no_image_topic":
+        del c["picture"]["url_t"]
+    return d
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "tilde",
+        "avty_t_with_image_list",
+        "content_type_with_url",
+        "bad_unit",
+        "no_unique_id",
+        "unknown_component_key",
+        "unknown_device_key",
+        "config_sensor",
+        "timestamp_state_class",
+        "wildcard_command",
+        "root_qos_only",
+        "no_origin_name",
+        "no_image_topic",
+    ],
+)
+def test_checker_catches(change: str) -> None:
+    problems = hacheck.check(_broken(change))
+    assert problems and all(p.split(":")[0] in hacheck.versions() for p in problems)
+
+
+def test_checker_knows_version_differences() -> None:
+    d = doc()
+    d["message_expiry_interval"] = 60  # a root key only from 2026.6
+    assert hacheck.check(d, "2026.6.0") == []
+    assert hacheck.check(d, "2024.11.3")
+    assert hacheck.check(json.dumps(["not", "an", "object"])) == ["payload must be a JSON object"]

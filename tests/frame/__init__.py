@@ -1,0 +1,1 @@
+"""Tests of the frame (titano_app/): the board app, on CPython and in the simulator."""

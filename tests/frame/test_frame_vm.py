@@ -1,0 +1,234 @@
+"""The frame as users hold it: `code.py` and the app as `make bundle` lays them out, on
+CircuitPython 10.2.1's own VM at the heap the Titano leaves free, with only the hardware module
+stood in (tests/kit/board/hw.py), against a real Mosquitto, the bridge and the renderer as their own
+processes and the fake Immich. What the board shows is read from the stand-in's lines, what it
+says from MQTT, what it keeps from the folder that is its SD card.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.kit import framekit as kit
+from tests.kit import vmkit
+from tests.kit.broker import USERS, Mosquitto
+from tests.kit.e2ekit import FRAME, Services
+from tests.kit.mqttc import Collector
+
+pytestmark = [pytest.mark.slow, vmkit.needs_vm]
+BASE = f"titanoframe/{FRAME}/"
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return vmkit.bundle(tmp_path_factory.mktemp("bundle") / "CIRCUITPY")
+
+
+class Rig:
+    """Services, a slow-able proxy in front of the renderer, an observer, and the board."""
+
+    def __init__(self, broker: Mosquitto, tmp: Path, app: Path, heap: str = "120k") -> None:
+        self.broker = broker
+        self.proxy = vmkit.SlowProxy(0)
+        self.services = Services(broker, tmp, public_port=self.proxy.port)
+        self.proxy.upstream = self.services.http_port
+        self.fake = self.services.fake
+        self.card = tmp / "card"
+        self.watch = self._observer()
+        settings = kit.frame_settings(FRAME, USERS[FRAME], broker.port)
+        self.board = vmkit.BoardFrame(app, self.card, settings, heap)
+
+    def _observer(self) -> Collector:
+        watch = Collector(self.broker, "homeassistant")
+        assert watch.wait_connected()
+        watch.subscribe(BASE + "#")
+        return watch
+
+    def reobserve(self) -> None:
+        """A new observer (after a broker restart), with the retained state and status."""
+        self.watch.close()
+        self.watch = self._observer()
+
+    def messages(self, leaf: str) -> list[bytes]:
+        with self.watch.lock:
+            return [p for t, p, _ in self.watch.messages if t == BASE + leaf]
+
+    def events(self, kind: str | None = None) -> list[dict[str, object]]:
+        found = [json.loads(p) for p in self.messages("event")]
+        return [e for e in found if kind is None or e["event"] == kind]
+
+    def state(self) -> dict[str, object]:
+        states = self.messages("state")
+        return json.loads(states[-1]) if states else {}
+
+    def on_card(self) -> set[str]:
+        return kit.card_pictures(self.card)
+
+    def command(self, name: str, payload: str) -> None:
+        info = self.watch.client.publish(BASE + "cmd/" + name, payload, qos=1)
+        info.wait_for_publish(5)
+
+    def until(self, done: object, seconds: float = 60.0) -> bool:
+        return vmkit.wait_until(done, seconds, self.board)  # type: ignore[arg-type]
+
+    def synced(self, ids: set[str], seconds: float = 60.0) -> bool:
+        """The card holds exactly `ids` and the frame said so."""
+        return self.until(lambda: self.on_card() == ids and bool(self.events("synced")), seconds)
+
+    def report(self) -> str:
+        tail = "\n".join(self.board.output()[-40:])
+        return f"VM said:\n{tail}\nevents: {self.events()}\n{self.services.logs()[-3000:]}"
+
+    def healthy(self) -> None:
+        """Nothing the frame drew was broken, nothing crashed, memory never ran out."""
+        assert self.board.crashed() == [], self.report()
+        assert all(size == vmkit.PICTURE for _, size in self.board.shown()), self.report()
+        codes = {e.get("code") for e in self.events("error")}
+        assert not codes & {"out_of_memory", "internal"}, self.report()
+
+    def close(self) -> None:
+        self.board.stop()
+        self.watch.close()
+        self.services.close()
+        self.proxy.close()
+
+
+@pytest.fixture
+def rig(broker: Mosquitto, tmp_path: Path, compiled: Path) -> Iterator[Rig]:
+    r = Rig(broker, tmp_path, compiled)
+    yield r
+    r.close()
+
+
+@pytest.mark.parametrize("compiled_app", [True, False], ids=["mpy", "py"])
+def test_boots_as_bundled_syncs_and_boots_again_from_its_card(
+    broker: Mosquitto, tmp_path: Path, compiled_app: bool
+) -> None:
+    """Both ways `make bundle` ships the app: with CircuitPython's mpy-cross, and as .py (the
+    board compiles it; more heap then, hence 150k, the board's own)."""
+    app = vmkit.bundle(tmp_path / "CIRCUITPY", compiled_app)
+    (tmp_path / "world").mkdir()
+    rig = Rig(broker, tmp_path / "world", app, "120k" if compiled_app else "150k")
+    try:
+        ids = set(rig.fake.add_favorites(4))
+        rig.board.start()
+        assert rig.until(lambda: rig.messages("status")[-1:] == [b"online"]), rig.report()
+        assert rig.synced(ids), rig.report()
+        assert rig.until(lambda: rig.state().get("count") == 4), rig.report()
+        assert rig.state()["version"] and rig.state()["sync"] == "idle"
+        assert rig.board.shown()
+        # power cut, then a boot with the network down: the card's pictures are shown anyway
+        rig.board.power_cut()
+        rig.board.say("wifi off")
+        drawn = len(rig.board.shown())
+        rig.board.start()
+        assert rig.until(lambda: len(rig.board.shown()) > drawn, 30), rig.report()
+        online = len(rig.messages("status"))
+        rig.board.say("wifi on")
+        assert rig.until(lambda: rig.messages("status")[online:].count(b"online") >= 1, 30)
+        assert rig.on_card() == ids
+        rig.healthy()
+    finally:
+        rig.close()
+
+
+def test_commands(rig: Rig) -> None:
+    ids = set(rig.fake.add_favorites(3))
+    rig.board.start()
+    assert rig.synced(ids), rig.report()
+    assert rig.until(lambda: bool(rig.events("shown")))
+    shown = len(rig.events("shown"))
+    rig.command("next", "PRESS")
+    assert rig.until(lambda: len(rig.events("shown")) > shown), rig.report()
+    rig.command("brightness", "40")
+    assert rig.until(lambda: rig.state().get("brightness") == 40), rig.report()
+    assert ["40"] in rig.board.marks("backlight")
+    rig.command("display", "OFF")
+    assert rig.until(lambda: rig.state().get("display") == "OFF"), rig.report()
+    assert rig.board.marks("backlight")[-1] == ["0"]
+    rig.command("display", "ON")
+    target = sorted(ids)[0]
+    rig.command("show", target)
+    assert rig.until(lambda: rig.state().get("picture") == target), rig.report()
+    synced = len(rig.events("synced"))
+    rig.command("sync", "PRESS")
+    assert rig.until(lambda: len(rig.events("synced")) > synced), rig.report()
+    # the slideshow goes on by itself at the shortest interval
+    rig.command("interval", "5")
+    shown = len(rig.events("shown"))
+    assert rig.until(lambda: len(rig.events("shown")) >= shown + 2, 30), rig.report()
+    rig.command("brightness", "lots")
+    assert rig.until(lambda: any(e.get("code") == "bad_command" for e in rig.events("error")))
+    rig.healthy()
+
+
+def test_a_change_in_immich_is_one_download_or_one_removal(rig: Rig) -> None:
+    ids = set(rig.fake.add_favorites(3))
+    rig.board.start()
+    assert rig.synced(ids), rig.report()
+    new = rig.fake.add_favorites(1)[0]
+    assert rig.until(lambda: rig.on_card() == ids | {new}), rig.report()
+    one = {"event": "synced", "added": 1, "removed": 0, "pages": 1}
+    assert rig.until(lambda: one in rig.events())
+    rig.fake.unfavorite(new)
+    assert rig.until(lambda: rig.on_card() == ids), rig.report()
+    assert rig.until(lambda: {**one, "added": 0, "removed": 1} in rig.events())
+    rig.healthy()
+
+
+def _parts(card: Path) -> list[Path]:
+    return [p for p in (card / "tmp").glob("*.part") if p.stat().st_size > 0]
+
+
+def test_power_cuts_mid_download_lose_nothing_and_show_nothing_broken(rig: Rig) -> None:
+    ids = set(rig.fake.add_favorites(6))
+    rig.proxy.delay = 0.05  # about a second a picture
+    for _ in range(3):
+        rig.board.start()
+        assert rig.until(lambda: bool(_parts(rig.card)), 60), rig.report()
+        rig.board.power_cut()
+        for path in kit.card_files(rig.card):  # what is on the card is whole
+            assert path.stat().st_size == vmkit.PICTURE
+    rig.proxy.delay = 0.0
+    rig.board.start()
+    assert rig.synced(ids, 90), rig.report()
+    assert all(p.stat().st_size == vmkit.PICTURE for p in kit.card_files(rig.card))
+    assert rig.until(lambda: not list((rig.card / "tmp").iterdir()), 10)
+    rig.healthy()
+
+
+def test_broker_restart(rig: Rig) -> None:
+    ids = set(rig.fake.add_favorites(2))
+    rig.board.start()
+    assert rig.synced(ids), rig.report()
+    rig.broker.restart()
+    rig.reobserve()
+    new = rig.fake.add_favorites(1)[0]
+    assert rig.until(lambda: rig.on_card() == ids | {new}, 90), rig.report()
+    assert rig.until(lambda: rig.messages("status")[-1:] == [b"online"], 30)
+    rig.healthy()
+
+
+def test_renderer_down_costs_nothing_and_a_sync_catches_up(rig: Rig) -> None:
+    ids = set(rig.fake.add_favorites(2))
+    rig.board.start()
+    assert rig.synced(ids), rig.report()
+    rig.services.stop_renderer()
+    new = rig.fake.add_favorites(1)[0]
+    failed = lambda: any(e.get("code") == "download_failed" for e in rig.events("error"))  # noqa: E731
+    assert rig.until(failed, 60), rig.report()
+    assert rig.on_card() == ids and rig.board.alive()
+    rig.services.start_renderer()
+    rig.command("sync", "PRESS")
+    assert rig.until(lambda: rig.on_card() == ids | {new}, 60), rig.report()
+    assert rig.state().get("sync") in ("idle", "syncing")
+    rig.healthy()
+
+
+def test_the_vm_tools_are_found_where_ci_lays_them_out() -> None:
+    assert shutil.which(str(vmkit.VM)) and shutil.which(str(vmkit.MPY_CROSS))

@@ -1,0 +1,134 @@
+"""The whole pipeline on loopback for end-to-end tests: fake Immich, `python -m bridge` and
+`python -m renderer` as their own processes, a real Mosquitto, and the frame app in-process on
+the simulator so a test can look at its card and screen. Does process, file and network I/O.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import requests
+from PIL import Image
+
+from tests.kit import ROOT
+from tests.kit import framekit as kit
+from tests.kit.broker import USERS, Mosquitto, free_port
+from tests.kit.fakes.immich import FakeImmich
+from tests.kit.mqttc import Collector
+from titano_app.frame.app import App
+from titano_app.frame.store import Store
+from titano_app.sim.device import SimDevice
+from tools import broker as demo_broker
+
+FRAME = "kitchen"
+URL_KEY = "e2e-url-key-4c1f9b"
+
+
+def _config(
+    broker: Mosquitto,
+    fake: FakeImmich,
+    http_port: int,
+    cache: Path,
+    metrics_port: int | None,
+    public_port: int | None = None,
+) -> str:
+    metrics = f"127.0.0.1:{metrics_port}" if metrics_port else ""
+    public = public_port or http_port
+    return (
+        f"immich: {{url: '{fake.url}', api_key: '{fake.api_key}', timeout: 5}}\n"
+        f"mqtt: {{host: 127.0.0.1, port: {broker.port}, username: bridge, "
+        f"password: {USERS['bridge']}}}\n"
+        f"renderer: {{listen: '127.0.0.1:{http_port}', public_url: 'http://127.0.0.1:{public}',"
+        f" cache_dir: '{cache}', url_key: {URL_KEY}, mqtt_password: {USERS['renderer']}}}\n"
+        f"bridge: {{poll_interval: 5, full_scan_interval: 5, metrics_listen: '{metrics}'}}\n"
+        f"frames:\n  {FRAME}:\n    secret: {USERS[FRAME]}\n    sources: [{{favorites: true}}]\n"
+        "    image: {format: bmp8, fit: blur, pair_portraits: false}\n"
+    )
+
+
+class Services:
+    """Fake Immich, and the bridge and the renderer as their own processes. Frames download
+    from `public_port` when given (a proxy in front of the renderer), else from the renderer."""
+
+    def __init__(
+        self,
+        broker: Mosquitto,
+        tmp: Path,
+        fake: FakeImmich | None = None,
+        metrics: bool = False,
+        public_port: int | None = None,
+    ) -> None:
+        self.broker, self.tmp = broker, tmp
+        self.fake = (fake or FakeImmich()).start()
+        self.http_port = free_port()
+        self.metrics_port = free_port() if metrics else None
+        self.config = tmp / "config.yaml"
+        self.config.write_text(
+            _config(
+                broker, self.fake, self.http_port, tmp / "cache", self.metrics_port, public_port
+            ),
+        )
+        self.procs = [self._start("renderer"), self._start("bridge")]
+        demo_broker.wait_port(self.http_port, self.procs[0], "renderer")
+
+    def _start(self, name: str) -> subprocess.Popen[bytes]:
+        args = [sys.executable, "-m", name, "--config", str(self.config)]
+        with open(self.tmp / f"{name}.log", "ab") as log:  # the process keeps its own handle
+            return subprocess.Popen(args, cwd=ROOT, stdout=log, stderr=log)
+
+    def stop_renderer(self) -> None:
+        self.procs[0].terminate()
+        self.procs[0].wait(timeout=15)
+
+    def start_renderer(self) -> None:
+        self.procs[0] = self._start("renderer")
+        demo_broker.wait_port(self.http_port, self.procs[0], "renderer")
+
+    def logs(self) -> str:
+        return "".join((self.tmp / f"{n}.log").read_text() for n in ("renderer", "bridge"))
+
+    def close(self) -> None:
+        for p in self.procs:
+            p.terminate()
+            p.wait(timeout=15)
+        self.fake.stop()
+
+
+class World(Services):
+    """The services and the frame app in-process on the simulator."""
+
+    def __init__(
+        self, broker: Mosquitto, tmp: Path, fake: FakeImmich | None = None, metrics: bool = False
+    ) -> None:
+        super().__init__(broker, tmp, fake, metrics)
+        card = tmp / "card"
+        card.mkdir()
+        Store(str(card)).save_settings({"brightness": 100})  # the PNG then shows the panel undimmed
+        settings = kit.frame_settings(FRAME, USERS[FRAME], broker.port)
+        self.device = SimDevice(settings, card, tmp / "screen.png")
+        self.app = App(self.device, kit.Clock())
+        self.watch = Collector(broker, "homeassistant")
+        assert self.watch.wait_connected()
+        self.watch.subscribe(f"titanoframe/{FRAME}/state")
+
+    def on_card(self) -> set[str]:
+        return kit.card_pictures(self.tmp / "card")
+
+    def rendered(self, picture_id: str) -> Image.Image:
+        url = f"http://127.0.0.1:{self.http_port}/v1/frames/{FRAME}/pictures/{picture_id}.bmp"
+        r = requests.get(url, headers={"Authorization": "Bearer " + USERS[FRAME]}, timeout=30)
+        r.raise_for_status()
+        return Image.open(io.BytesIO(r.content)).convert("RGB")
+
+    def last_state(self) -> dict[str, object]:
+        with self.watch.lock:
+            states = [json.loads(p) for _, p, _ in self.watch.messages]
+        return states[-1] if states else {}
+
+    def close(self) -> None:
+        self.watch.close()
+        super().close()

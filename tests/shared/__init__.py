@@ -1,0 +1,1 @@
+"""Tests of common/: config, wire contract, Immich client, operations helpers, broker users."""

@@ -1,0 +1,1 @@
+"""Tests of the whole: end to end, deployment, documents, broker config, case, layout."""
