@@ -36,10 +36,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT)]
 
-from tests import vmkit  # noqa: E402
+from tests.kit import framekit as kit  # noqa: E402
+from tests.kit import vmkit  # noqa: E402
 from tests.kit.broker import USERS, Mosquitto  # noqa: E402
 from tests.kit.mqttc import Collector  # noqa: E402
-from titano_app.sim import kit  # noqa: E402
 
 BASELINE = "14517cb"
 CARD = 25

@@ -25,6 +25,7 @@ def run(device: "Device", app: "App | None" = None) -> None:
     """Run the frame (code.py calls this with the board); never returns."""
     if app is None:
         app = App(device)
+    gc.collect()  # what booting left behind: the first tick starts with a clean heap too
     while True:
         try:
             app.tick(monotonic_ms())
