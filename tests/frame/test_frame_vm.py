@@ -76,6 +76,13 @@ class Rig:
     def until(self, done: object, seconds: float = 60.0) -> bool:
         return vmkit.wait_until(done, seconds, self.board)  # type: ignore[arg-type]
 
+    def booted_with(self, favourites: int) -> set[str]:
+        """Immich with this many favourites, the board started and synced to them."""
+        ids = set(self.fake.add_favorites(favourites))
+        self.board.start()
+        assert self.synced(ids), self.report()
+        return ids
+
     def synced(self, ids: set[str], seconds: float = 60.0) -> bool:
         """The card holds exactly `ids` and the frame said so."""
         return self.until(lambda: self.on_card() == ids and bool(self.events("synced")), seconds)
@@ -138,9 +145,7 @@ def test_boots_as_bundled_syncs_and_boots_again_from_its_card(
 
 
 def test_commands(rig: Rig) -> None:
-    ids = set(rig.fake.add_favorites(3))
-    rig.board.start()
-    assert rig.synced(ids), rig.report()
+    ids = rig.booted_with(3)
     assert rig.until(lambda: bool(rig.events("shown")))
     shown = len(rig.events("shown"))
     rig.command("next", "PRESS")
@@ -168,9 +173,7 @@ def test_commands(rig: Rig) -> None:
 
 
 def test_a_change_in_immich_is_one_download_or_one_removal(rig: Rig) -> None:
-    ids = set(rig.fake.add_favorites(3))
-    rig.board.start()
-    assert rig.synced(ids), rig.report()
+    ids = rig.booted_with(3)
     new = rig.fake.add_favorites(1)[0]
     assert rig.until(lambda: rig.on_card() == ids | {new}), rig.report()
     one = {"event": "synced", "added": 1, "removed": 0, "pages": 1}
@@ -203,9 +206,7 @@ def test_power_cuts_mid_download_lose_nothing_and_show_nothing_broken(rig: Rig) 
 
 
 def test_broker_restart(rig: Rig) -> None:
-    ids = set(rig.fake.add_favorites(2))
-    rig.board.start()
-    assert rig.synced(ids), rig.report()
+    ids = rig.booted_with(2)
     rig.broker.restart()
     rig.reobserve()
     new = rig.fake.add_favorites(1)[0]
@@ -215,9 +216,7 @@ def test_broker_restart(rig: Rig) -> None:
 
 
 def test_renderer_down_costs_nothing_and_a_sync_catches_up(rig: Rig) -> None:
-    ids = set(rig.fake.add_favorites(2))
-    rig.board.start()
-    assert rig.synced(ids), rig.report()
+    ids = rig.booted_with(2)
     rig.services.stop_renderer()
     new = rig.fake.add_favorites(1)[0]
     failed = lambda: any(e.get("code") == "download_failed" for e in rig.events("error"))  # noqa: E731
