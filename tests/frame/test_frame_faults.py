@@ -315,3 +315,53 @@ def test_an_unforeseen_error_is_reported_and_the_show_goes_on(
     assert "unexpected error: KeyError('a bug nobody foresaw')" in capsys.readouterr().out
     monkeypatch.setattr(app, "tick", real_tick)
     assert kit.tick_until(app, lambda: any(e.get("code") == "internal" for e in rig.events()), 5)
+
+
+def test_out_of_memory_is_its_own_event_retried_without_dropping_the_session(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A MemoryError in a download, and a summary that finds no memory: each is reported as
+    `out_of_memory`, the step is done again, and the MQTT session is the one it was."""
+    ids = {rig.add(i) for i in range(3)}
+    rig.publish()
+    app = rig.start()
+    real = app.fetcher.download
+    starved = iter([True, False, True])  # the first and third downloads find no memory
+
+    def download(url: str, path: str, between: object) -> int | None:
+        if next(starved, False):
+            raise MemoryError("memory allocation failed, allocating 2048 bytes")
+        return real(url, path, between)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(app.fetcher, "download", download)
+    assert rig.synced()
+    assert kit.card_pictures(rig.card) == ids
+    codes = [e.get("code") for e in rig.events() if e["event"] == "error"]
+    assert codes == ["out_of_memory", "out_of_memory"]
+    assert app.link.connects == 1 and app.link.connected
+    assert app.live["sync"] == "idle" and app.live["error"] is None
+
+
+def test_a_summary_without_memory_to_parse_is_asked_for_again(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from titano_app.frame import app as app_mod
+    from titano_app.frame.summary import parse_summary as real
+
+    ids = {rig.add(i) for i in range(2)}
+    rig.publish()
+    calls: list[int] = []
+
+    def parse(payload: bytes) -> object:
+        calls.append(len(payload))
+        if len(calls) == 1:
+            raise MemoryError("memory allocation failed, allocating 4236 bytes")
+        return real(payload)
+
+    monkeypatch.setattr(app_mod, "parse_summary", parse)
+    app = rig.start()
+    assert rig.synced()
+    assert kit.card_pictures(rig.card) == ids and len(calls) == 2
+    errors = [(e["code"], e["detail"]) for e in rig.events() if e["event"] == "error"]
+    assert errors == [("out_of_memory", "summary: memory allocation failed, allocating 4236 bytes")]
+    assert app.link.connects == 1

@@ -231,3 +231,22 @@ def test_renderer_down_costs_nothing_and_a_sync_catches_up(rig: Rig) -> None:
 
 def test_the_vm_tools_are_found_where_ci_lays_them_out() -> None:
     assert shutil.which(str(vmkit.VM)) and shutil.which(str(vmkit.MPY_CROSS))
+
+
+def test_a_command_flood_during_a_manifest_change_loses_nothing(rig: Rig) -> None:
+    """3,000 brightness commands while the frame downloads a change, then a last one at QoS 1:
+    the frame ends on the new manifest and on the last value, and says a flood came."""
+    ids = rig.booted_with(2)
+    rig.proxy.delay = 0.05  # a second a picture: the flood lands mid-round
+    new = set(rig.fake.add_favorites(3))
+    assert rig.until(lambda: bool(_parts(rig.card)), 60), rig.report()
+    for i in range(3000):
+        rig.watch.client.publish(BASE + "cmd/brightness", str(i % 101), qos=0)
+    rig.command("brightness", "40")
+    rig.proxy.delay = 0.0
+    assert rig.until(lambda: rig.on_card() == ids | new, 90), rig.report()
+    assert rig.until(lambda: rig.state().get("brightness") == 40, 30), rig.report()
+    overflow = [e for e in rig.events("error") if e["code"] == "overflow"]
+    assert overflow and str(overflow[0]["detail"]).endswith(" dropped"), rig.report()
+    assert rig.messages("status") == [b"online"]  # one session through it all
+    rig.healthy()

@@ -127,7 +127,7 @@ def barrier(app: App, publisher: Publisher, seconds: float = 20.0) -> bool:
     client.on_message = watching
     try:
         publisher.command(name)
-        return tick_until(app, lambda: bool(arrived) and topic not in dict(app.link.inbox), seconds)
+        return tick_until(app, lambda: bool(arrived) and topic not in app.link.inbox, seconds)
     finally:
         client.on_message = deliver
 

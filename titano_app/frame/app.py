@@ -65,21 +65,20 @@ class App:
         self.link = Link(self.topics, config.host, config.port, secret, pool, ctx, device.feed)
         self.fetcher = Fetcher(pool, ctx, secret)
         self._backlight()
-        self._first_picture(self.boot_ms)  # from the card, before the network is tried
+        if self.store.count() and self.settings["display"]:  # before the network is tried
+            self._advance("next", self.boot_ms)
         device.connect_wifi()
 
     # -- the loop
 
     def tick(self, now: int) -> None:
         self.device.feed()
-        free = self.device.mem_free()  # right after the main loop's collection: what is held
-        if free is not None and (self._mem_low is None or free < self._mem_low):
-            self._mem_low = free
+        # right after the main loop's collection
+        self._mem_low = state.lower(self._mem_low, self.device.mem_free())
         self._network(now)
         while self.link.problems:
             self.report(self.link.problems.pop(0))
-        while self.link.inbox:
-            topic, payload = self.link.inbox.pop(0)
+        for topic, payload in self.link.inbox.take():  # merged by topic: see inbox
             self._message(topic, payload, now)
         if self.steps is None:  # the page buffer is nobody's now
             self.link.free_buffer()
@@ -114,7 +113,9 @@ class App:
         if topic == self.topics.manifest:
             if not payload:
                 return
-            self._drop_round()  # frees its page and listings before the summary is parsed
+            # the link's periodic look: nothing to do at the rev synced
+            same, self.link.checked = self.steps is None and self.link.checked, False
+            self._drop_round()  # frees its page and listings before parsing
             gc.collect()
             try:
                 summary = parse_summary(payload)
@@ -125,7 +126,9 @@ class App:
                 self.report(out_of_memory("summary", e))
                 self.link.resend = True
                 return
-            self._start_round(summary, now)
+            same = same and self.retry_ms < 0 and summary.rev == (self.summary or summary).rev
+            if not same:
+                self._start_round(summary, now)
             return
         name = self.topics.command_of(topic)
         # An empty payload is how a retained command gets cleared (the bridge does it): it
@@ -189,10 +192,6 @@ class App:
             self.settings["brightness"] = level
             self._backlight()
             self.pacer.changed()
-
-    def _first_picture(self, now: int) -> None:
-        if self.store.count() and self.settings["display"]:
-            self._advance("next", now)
 
     def _advance(self, direction: str, now: int) -> None:
         interval = int(self.settings["interval"])  # type: ignore[call-overload]

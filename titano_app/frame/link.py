@@ -1,29 +1,27 @@
 """The frame's MQTT connection (MiniMQTT): status with last will, subscriptions, a small inbox,
 page fetches and back-off. Does network I/O; library errors become LinkError.
 
-MiniMQTT reads each message into a new buffer: an 8 KB page then needs a free *contiguous*
-block, which a fragmented heap lacks long before it runs out. So `Client` reads payloads over
-SMALL bytes into the page buffer, allocated once at start, when it is free: the page being
-fetched lands there and stays until the next fetch; between rounds the app frees it
-(`free_buffer`) after each look at the inbox, so a summary lands there too (a view in the
-inbox). A payload that finds the buffer taken is allocated as the library does; one that cannot
-be (MemoryError) or is over MAX_MESSAGE bytes is read through a small scratch buffer and
-dropped, so the MQTT stream stays whole and the session is kept: what was dropped waits in
-`problems` as the error to report (a summary lost for memory is asked for again), the other
-messages wait in `inbox` as (topic, payload).
+MiniMQTT reads each message into a new buffer; an 8 KB page then needs a free *contiguous*
+block, which a fragmented heap lacks first. So `client.Client` reads payloads over SMALL bytes
+into the page buffer, allocated at start, when it is free: a page fetched stays there until the
+next fetch; between rounds the app frees it (`free_buffer`) after each look at the inbox, so a
+summary lands there too (a view in the inbox). A payload that finds the buffer taken is
+allocated as the library does; one that cannot be (MemoryError) or is over MAX_MESSAGE bytes is
+read through a small scratch buffer and dropped, so the MQTT stream stays whole and the session
+is kept: what was dropped waits in `problems` as the error to report (a summary lost for memory
+is asked for again), the others wait in `inbox`, merged by topic (see inbox).
 
-A failed connect waits 1, 2, 4, then 8 s before the next try, never longer, and never blocks that
-long: the app keeps showing pictures and feeding the 16 s watchdog between.
+A failed connect waits 1, 2, 4, then 8 s before the next try, never longer, and never blocks
+that long: the app keeps showing pictures and feeding the 16 s watchdog between.
 """
 
 import gc
 
-import adafruit_minimqtt.adafruit_minimqtt as MQTT
-from adafruit_ticks import ticks_diff, ticks_ms
-
 from . import topics as topics_mod
+from .client import MAX_MESSAGE, Client
 from .commands import CommandError
 from .errors import FrameError, out_of_memory
+from .inbox import Inbox
 from .manifest import ManifestError
 
 try:  # noqa: SIM105 -- the board has no contextlib
@@ -31,61 +29,9 @@ try:  # noqa: SIM105 -- the board has no contextlib
 except ImportError:  # the board has no collections.abc; it never evaluates annotations
     pass
 
-MAX_MESSAGE = 8192
-SMALL = 256  # payloads up to this size are allocated as MiniMQTT does
-SCRATCH = 256
-INBOX_LIMIT = 16  # commands arriving faster than this while busy are dropped
 MAX_BACKOFF_MS = 8000
 PAGE_WAIT_MS = 3000
-
-
-class Client(MQTT.MQTT):  # type: ignore[misc]
-    """MiniMQTT 8.1 reading big payloads into `rx` (see the module docstring).
-
-    It overrides the library's one read primitive, `_sock_exact_recv`, for reads over SMALL
-    bytes: with the protocol's topics (under 100 bytes) only a PUBLISH payload is that large.
-    After each message `lost` is the size of a payload that was read and dropped (0: none) and
-    `starved` says whether memory was the reason.
-    """
-
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__(**kwargs)
-        self.rx: bytearray | None = None  # where the next big payload goes, when set
-        self.lost = 0
-        self.starved = False
-        self._scratch = bytearray(SCRATCH)
-
-    def _sock_exact_recv(self, bufsize: int, timeout: float | None = None) -> object:
-        if bufsize <= SMALL:
-            return super()._sock_exact_recv(bufsize, timeout)
-        self.lost, self.starved = 0, False
-        rx = self.rx
-        if rx is not None and bufsize <= len(rx):
-            view = memoryview(rx)[:bufsize]
-            self.rx = None  # taken: until its owner gives it back
-            self._fill(view, timeout)
-            return view
-        if bufsize <= MAX_MESSAGE:
-            try:
-                return super()._sock_exact_recv(bufsize, timeout)
-            except MemoryError:  # nothing was read yet: drop the payload, keep the stream
-                self.starved = True
-        self.lost = bufsize
-        scratch = memoryview(self._scratch)
-        while bufsize > 0:
-            piece = min(bufsize, SCRATCH)
-            self._fill(scratch[:piece], timeout)
-            bufsize -= piece
-        return scratch[:0]
-
-    def _fill(self, view: memoryview, timeout: float | None) -> None:
-        """Read exactly len(view) bytes into `view`, as the library's read does."""
-        wait = self._recv_timeout if timeout is None else timeout
-        start, got, size = ticks_ms(), 0, len(view)
-        while got < size:
-            got += self._sock.recv_into(view[got:], size - got)
-            if ticks_diff(ticks_ms(), start) > wait * 1000:
-                raise MQTT.MMQTTException(f"Unable to receive {size - got} bytes in {wait} s")
+CHECK_MS = 600000  # the retained summary is looked at again this often, between rounds
 
 
 class LinkError(FrameError):
@@ -107,9 +53,11 @@ class Link:
         feed: Callable[[], None] | None = None,
     ) -> None:
         self.topics = topics
-        self.inbox: list[tuple[str, bytes | bytearray | memoryview]] = []
         self.problems: list[FrameError] = []  # dropped messages, for the app to report
+        self.inbox = Inbox(topics, self.problems)
         self.resend = False  # a summary was dropped: subscribe to it again when memory allows
+        self.checked = False  # the summary on its way is a periodic look (see poll)
+        self._checked_ms = 0
         self.dropped = 0
         self.page_buffer = bytearray(MAX_MESSAGE)  # early, while the heap is in one piece
         self.connected = False
@@ -148,16 +96,14 @@ class Link:
         if lost:
             self.dropped += 1
             self._lost(topic, lost, client.starved)
-        elif len(self.inbox) >= INBOX_LIMIT:
-            self.dropped += 1
         elif self._page_topic and isinstance(payload, memoryview):
             try:  # in the page buffer that a page fetch is waiting to fill: copy it out
-                self.inbox.append((topic, bytes(payload)))
+                self.inbox.put(topic, bytes(payload))
             except MemoryError:
                 self._lost(topic, len(payload), True)
             client.rx = self.page_buffer
         else:
-            self.inbox.append((topic, payload))  # in the page buffer (a view) until freed
+            self.inbox.put(topic, payload)  # in the page buffer (a view) until freed
 
     def free_buffer(self) -> None:
         """No page and no message in the inbox needs the page buffer: big payloads may land."""
@@ -196,13 +142,15 @@ class Link:
             except Exception as e:  # any failure means: try again later
                 self._failed(now_ms, "connect", e)
                 return False
+            self._checked_ms = now_ms  # a connect brings the retained summary anyway
             return True
         try:
             self._client.loop(wait)
         except Exception as e:  # MiniMQTT raises many kinds; all mean down
             self._failed(now_ms, "loop", e)
-        if self.resend and self.connected and self._client.rx is not None:  # room for it now
-            self.resend = False
+        due = now_ms - self._checked_ms >= CHECK_MS  # a summary missed, somehow, is noticed
+        if (self.resend or due) and self.connected and self._client.rx is not None:
+            self.resend, self.checked, self._checked_ms = False, due, now_ms
             gc.collect()
             self.refresh_summary(now_ms)
         return self.connected

@@ -68,6 +68,13 @@ def shown_event(picture_id: str) -> str:
     return json.dumps({"event": "shown", "picture": picture_id})
 
 
+def lower(low: int | None, value: int | None) -> int | None:
+    """The lower of a running minimum and a new reading, either of which may be unknown."""
+    if value is None or (low is not None and low <= value):
+        return low
+    return value
+
+
 def synced_event(added: int, removed: int, pages: int) -> str:
     """A round ended: pictures added and removed, manifest pages read (changed ones only)."""
     return json.dumps({"event": "synced", "added": added, "removed": removed, "pages": pages})
