@@ -62,7 +62,10 @@ def raise_open_files_limit(needed: int) -> float:
         return math.inf
     target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
     if soft < target:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (OSError, ValueError):  # e.g. a seccomp filter without @resources: keep it
+            return soft
         soft = target
     return soft
 
