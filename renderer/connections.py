@@ -37,6 +37,8 @@ BACKLOG = 128
 BASE_FDS = 64
 # The longest piece of a malformed request quoted in its log line.
 QUOTE = 120
+# A refused connection is closed this many seconds after its 503 at the latest.
+REFUSE_LINGER = 2.0
 REFUSAL_BODY = b'{"error": "busy", "detail": "every connection is busy; try again shortly"}'
 REFUSAL = (
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
@@ -77,6 +79,7 @@ class GatedHandler(RequestHandler):
         super().__init__(manager, **kwargs)
         self.gate = gate
         self._malformed = False
+        self._refused = False
 
     @property
     def idle(self) -> bool:
@@ -100,10 +103,24 @@ class GatedHandler(RequestHandler):
         super().connection_lost(exc)
 
     def refuse(self) -> None:
-        """Answer 503 and close, without reading the request: every connection is busy."""
-        if self.transport is not None:
-            self.transport.write(REFUSAL)
-        self.force_close()
+        """Answer 503 without parsing the request (every connection is busy), then close.
+
+        Closing at once would reset the connection if the client's request had arrived
+        unread, and a reset may destroy the answer before the client reads it. So the answer
+        is followed by a FIN, what the client sends is read and dropped, and the connection
+        closes when the client closes it, or after `REFUSE_LINGER`.
+        """
+        self._refused = True
+        if self.transport is None:
+            return
+        self.transport.write(REFUSAL)
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        asyncio.get_running_loop().call_later(REFUSE_LINGER, self.force_close)
+
+    def data_received(self, data: bytes) -> None:
+        if not self._refused:
+            super().data_received(data)
 
     def handle_error(
         self,
