@@ -1,8 +1,8 @@
 """The bridge's Prometheus metrics and health endpoint. Does I/O: a small threaded HTTP server.
 
 `GET /metrics` serves text format 0.0.4, `GET /healthz` a JSON summary (200 while the bridge
-is connected to the broker, 503 otherwise). Values are updated from the service loop and the
-MQTT thread, so every change holds one lock.
+is connected to the broker and Immich accepts its key, 503 with a `reason` otherwise). Values
+are updated from the service loop and the MQTT thread, so every change holds one lock.
 """
 
 from __future__ import annotations

@@ -97,6 +97,9 @@ class Service:
         self.last_tick: datetime | None = None
         self.last_poll_ok: float | None = None
         self.last_error: str | None = None
+        # Why Immich refused the API key (401/403) at the last poll that reached it; a poll that
+        # succeeds clears it. While set, the bridge is not healthy: nothing it shows can change.
+        self.key_refused: str | None = None
         self._connections = 0
         self.stopping = threading.Event()
 
@@ -225,6 +228,8 @@ class Service:
             self.sync.poll(now, full)
         except ImmichError as exc:
             self.last_error = exc.reason
+            if isinstance(exc, ImmichAuthError):
+                self.key_refused = f"Immich refuses the API key ({exc.status}): {exc.reason}"
             self.metrics.inc("poll_errors_total", reason=_reason(exc))
             self.metrics.inc("immich_errors_total", reason=_reason(exc))
             log.error("%s poll failed, manifests left as they are: %s", kind, exc.reason)
@@ -234,6 +239,7 @@ class Service:
                 self.metrics.set("immich_requests_total", self.immich.requests_made)
                 self.metrics.set("immich_bytes_total", self.immich.bytes_received)
         self.last_error = None
+        self.key_refused = None
         self.last_poll_ok = now.timestamp()
         self.metrics.inc("polls_total", kind=kind)
         self.metrics.set("last_poll_timestamp_seconds", now.timestamp())
@@ -291,8 +297,15 @@ class Service:
     # -- health ----------------------------------------------------------------------------
 
     def health(self) -> dict[str, Any]:
+        """`/healthz`: "ok" (200) unless the broker is away or Immich refuses the key (503);
+        `reason` says which. An Immich that is merely down is `last_error`, not unhealthy:
+        the manifests stay as they are and the next poll tries again."""
+        problems = [] if self.link.connected else ["not connected to the MQTT broker"]
+        if self.key_refused is not None:
+            problems.append(self.key_refused)
         return {
-            "status": "ok" if self.link.connected else "degraded",
+            "status": "degraded" if problems else "ok",
+            "reason": "; ".join(problems) or None,
             "mqtt": self.link.connected,
             "immich": None if self.immich is None else self.last_error is None,
             "last_poll": self.last_poll_ok,

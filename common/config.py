@@ -172,6 +172,8 @@ def _renderer(base_dir: Path) -> dict[str, Checker]:
         "workers": integer(1, 64),
         "upstream_timeout": number(0, above=True),
         "max_upstream_mb": integer(1),
+        "head_timeout": number(0, 300, above=True),
+        "max_connections": integer(16, 100_000),
     }
 
 

@@ -66,6 +66,10 @@ class RendererConfig:
     workers: int = 2
     upstream_timeout: float = 15.0
     max_upstream_mb: int = 40
+    # A connection sends a complete request head within this many seconds of opening or of its
+    # previous answer, or it is closed; at most max_connections are open at once.
+    head_timeout: float = 5.0
+    max_connections: int = 256
 
     @property
     def host(self) -> str:

@@ -29,6 +29,11 @@ _HELP = {
     "manifest_pictures": ("gauge", "Pictures in each frame's current manifest."),
     "manifest_rejected_total": ("counter", "Malformed manifest messages ignored."),
     "broker_connected": ("gauge", "1 while connected to the MQTT broker."),
+    "connections_open": ("gauge", "HTTP connections open now."),
+    "connections_shed_total": ("counter", "Idle connections closed to stay at the bound."),
+    "connections_refused_total": ("counter", "Connections answered 503: all others were busy."),
+    "accept_errors_total": ("counter", "Connections not accepted for want of open files."),
+    "malformed_requests_total": ("counter", "Requests answered 400 by the HTTP parser."),
 }
 
 # Series without labels, shown as 0 before their first update so dashboards see them at once.
@@ -45,6 +50,11 @@ _SCALARS = frozenset(
         "prerender_queue",
         "manifest_rejected_total",
         "broker_connected",
+        "connections_open",
+        "connections_shed_total",
+        "connections_refused_total",
+        "accept_errors_total",
+        "malformed_requests_total",
     }
 )
 

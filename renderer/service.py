@@ -23,6 +23,7 @@ from common.configmodel import FORMATS
 from renderer.accesslog import AccessLogger
 from renderer.app import build_app
 from renderer.cache import DiskCache
+from renderer.connections import Listener, descriptors_needed, raise_open_files_limit
 from renderer.ids import parse_picture_id
 from renderer.membership import Membership
 from renderer.metrics import Metrics
@@ -38,6 +39,15 @@ HEALTH_TTL = 5.0
 HEALTH_TIMEOUT = 3.0
 # Requests in flight at SIGTERM get this long to finish.
 SHUTDOWN_GRACE = 10.0
+# Connection events (refused accepts, connections closed at the bound, malformed requests)
+# are logged at most once per this many seconds each, with a count.
+EVENT_INTERVAL = 60.0
+METRIC_OF_EVENT = {
+    "accept": "accept_errors_total",
+    "shed": "connections_shed_total",
+    "refused": "connections_refused_total",
+    "malformed": "malformed_requests_total",
+}
 
 
 class Service:
@@ -58,6 +68,14 @@ class Service:
         )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
+        self.listener = Listener(
+            rc.host,
+            rc.port,
+            rc.max_connections,
+            rc.head_timeout,
+            lambda kind: self.metrics.inc(METRIC_OF_EVENT[kind]),
+            EVENT_INTERVAL,
+        )
         self._immich_ok: tuple[float, bool | None] = (float("-inf"), None)
         self._immich_check: asyncio.Task[bool | None] | None = None
         self._format_warned: set[tuple[str, str]] = set()
@@ -77,19 +95,19 @@ class Service:
                     frame.id,
                 )
         self.membership.start()
-        self._runner = web.AppRunner(
-            build_app(self),
+        self._runner = web.AppRunner(build_app(self), shutdown_timeout=SHUTDOWN_GRACE)
+        await self._runner.setup()
+        await self.listener.start(
+            self._runner,
             access_log=logging.getLogger("renderer.access"),
             access_log_class=AccessLogger,
-            shutdown_timeout=SHUTDOWN_GRACE,
         )
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, rc.host, rc.port, reuse_address=True)
-        await site.start()
         log.info(
-            "renderer listening on %s (%d workers, cache %s holds %d files)",
+            "renderer listening on %s (%d workers, at most %d connections, cache %s holds "
+            "%d files)",
             rc.listen,
             rc.workers,
+            rc.max_connections,
             rc.cache_dir,
             len(self.cache),
         )
@@ -99,6 +117,7 @@ class Service:
         if self._runner is not None:
             await self._runner.cleanup()  # stops listening, waits for requests in flight
             self._runner = None
+        self.listener.flush()
         await asyncio.to_thread(self.membership.stop)
         await self.pipeline.close()
         log.info("renderer stopped")
@@ -156,6 +175,7 @@ class Service:
         self.metrics.set("cache_bytes", self.cache.total_bytes)
         self.metrics.set("cache_files", len(self.cache))
         self.metrics.set("cache_evictions_total", self.cache.evictions)
+        self.metrics.set("connections_open", self.listener.open)
 
     async def health(self) -> dict[str, Any]:
         immich = await self._immich_reachable()
@@ -200,6 +220,7 @@ class StartError(Exception):
 
 async def serve(config: Config, stop: asyncio.Event) -> None:
     """Run the service until `stop` is set."""
+    _check_open_files(config)
     service = Service(config)
     try:
         await service.start()
@@ -215,6 +236,22 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
         sdnotify.notify(sdnotify.STOPPING)
         watchdog.cancel()
         await service.stop()
+
+
+def _check_open_files(config: Config) -> None:
+    """Raise the open files limit as far as the connection bound needs (the hard limit allows
+    that without privileges); warn when even the hard limit is too low."""
+    rc = config.renderer
+    needed = descriptors_needed(rc.max_connections, rc.workers)
+    soft = raise_open_files_limit(needed)
+    if soft < needed:
+        log.warning(
+            "open files limit %g is below the %d that renderer.max_connections %d needs: "
+            "raise LimitNOFILE (systemd) or ulimits nofile (compose), or lower max_connections",
+            soft,
+            needed,
+            rc.max_connections,
+        )
 
 
 async def _feed_watchdog(stop: asyncio.Event) -> None:

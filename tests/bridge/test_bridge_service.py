@@ -13,10 +13,12 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -221,6 +223,42 @@ def test_metrics_and_health(broker: Mosquitto, fake: FakeImmich) -> None:
     health = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz").read())
     assert health["status"] == "ok" and health["mqtt"] is True and health["immich"] is False
     assert health["frames"]["kitchen"]["pictures"] == 5
+    bridge.close()
+
+
+def _health(port: int) -> tuple[int, dict[str, Any]]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz") as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_health_is_503_naming_the_reason_while_immich_refuses_the_key(
+    broker: Mosquitto, fake: FakeImmich
+) -> None:
+    fake.add_favorites(2)
+    port = free_port()
+    bridge = Bridge(config(broker, fake, metrics_listen=f"127.0.0.1:{port}"))
+    bridge.step()
+    assert _health(port)[0] == 200
+    with fake.lock:  # the key is revoked in Immich while the bridge runs
+        key = fake.keys.pop(fake.api_key)
+    bridge.step()
+    status, health = _health(port)
+    assert status == 503 and health["status"] == "degraded"
+    assert health["reason"] == "Immich refuses the API key (401): Invalid API key"
+    assert health["mqtt"] is True and health["frames"]["kitchen"]["pictures"] == 2
+    fake.fail_next(1, 500, "/api/search/metadata")  # a failure that is not the key's
+    bridge.step()
+    status, health = _health(port)
+    assert status == 503, health  # the key was never accepted since
+    assert health["last_error"] != "Invalid API key", health
+    with fake.lock:
+        fake.keys[fake.api_key] = key
+    bridge.step()
+    status, health = _health(port)
+    assert status == 200 and health["status"] == "ok" and health["reason"] is None
     bridge.close()
 
 

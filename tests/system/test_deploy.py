@@ -18,6 +18,7 @@ import yaml
 
 from common.config import BridgeConfig, RendererConfig, load_config
 from common.configmodel import split_listen
+from renderer.connections import descriptors_needed
 from tests.kit import ROOT
 
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "compose.yaml").read_text())
@@ -158,6 +159,12 @@ def test_bridge_healthcheck_reaches_its_metrics_listener() -> None:
     assert container_ports("bridge") == {port}
     assert all(str(p).startswith("127.0.0.1:") for p in SERVICES["bridge"]["ports"])
     assert re.search(rf"^EXPOSE .*\b{port}\b", DOCKERFILE, re.M)
+
+
+def test_renderer_has_open_files_for_its_connections() -> None:
+    nofile = SERVICES["renderer"]["ulimits"]["nofile"]
+    rc = RendererConfig()
+    assert nofile["soft"] == nofile["hard"] >= descriptors_needed(rc.max_connections, rc.workers)
 
 
 def test_renderer_cache_is_a_volume_owned_by_the_service_user() -> None:

@@ -19,6 +19,8 @@ import pytest
 import yaml
 
 from common import brokerauth
+from common.config import RendererConfig
+from renderer.connections import descriptors_needed
 from tests.kit import ROOT
 from tests.kit.broker import USERS, free_port
 from tests.kit.broker import config_text as broker_conf_text
@@ -72,6 +74,13 @@ def test_renderer_may_write_only_its_cache() -> None:
     assert u["ReadWritePaths"] == ["/var/cache/titanoframe"]
     assert "renderer.cache_dir: /var/cache/titanoframe" in DEPLOY
     assert "ReadWritePaths" not in unit("bridge")
+
+
+def test_renderer_unit_has_open_files_for_its_connections() -> None:
+    rc = RendererConfig()
+    [limit] = unit("renderer")["LimitNOFILE"]
+    assert int(limit) >= descriptors_needed(rc.max_connections, rc.workers)
+    assert int(limit) == COMPOSE["services"]["renderer"]["ulimits"]["nofile"]["soft"]
 
 
 @pytest.mark.parametrize("name", UNITS)
