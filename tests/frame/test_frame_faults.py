@@ -352,11 +352,11 @@ def test_a_summary_without_memory_to_parse_is_asked_for_again(
     rig.publish()
     calls: list[int] = []
 
-    def parse(payload: bytes) -> object:
+    def parse(payload: bytes, into: bytearray | None = None) -> object:
         calls.append(len(payload))
         if len(calls) == 1:
             raise MemoryError("memory allocation failed, allocating 4236 bytes")
-        return real(payload)
+        return real(payload, into)
 
     monkeypatch.setattr(app_mod, "parse_summary", parse)
     app = rig.start()

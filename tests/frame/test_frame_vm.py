@@ -225,7 +225,7 @@ def test_renderer_down_costs_nothing_and_a_sync_catches_up(rig: Rig) -> None:
     rig.services.start_renderer()
     rig.command("sync", "PRESS")
     assert rig.until(lambda: rig.on_card() == ids | {new}, 60), rig.report()
-    assert rig.state().get("sync") in ("idle", "syncing")
+    assert rig.until(lambda: rig.state().get("sync") == "idle", 30), rig.report()
     rig.healthy()
 
 

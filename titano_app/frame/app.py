@@ -1,5 +1,5 @@
 """The frame app: boot, then `tick(now_ms)` over and over. Does I/O through the device, the
-card store, the MQTT link and the fetcher; all of it runs unchanged under the simulator.
+card store, the MQTT link and the fetcher; runs unchanged under the simulator.
 
 Boot shows a picture from the card before the network is even tried. Each tick: feed the
 watchdog, service MQTT (reconnecting with back-off), act on messages and touches, follow the
@@ -30,9 +30,9 @@ try:  # the board has no contextlib, hence no suppress()
 except ImportError:  # the board has no collections.abc; it never evaluates annotations
     pass
 
-RETRY_MS = 60000  # an incomplete sync round is tried again this long after it ended
+RETRY_MS = 60000  # a failed round is tried again this long after it ended
 LIGHT_MS = 1000
-SERVICE_MS = 250  # MQTT service between download chunks
+SERVICE_MS = 250  # MQTT service between download pieces
 
 
 def monotonic_ms() -> int:
@@ -53,14 +53,15 @@ class App:
         self.auto = AutoLevel()
         self.boot_ms = self.clock()
         self.summary: Summary | None = None
+        self._spare: bytearray | None = None
         self.round: Round | None = None
         self.steps: Iterator[None] | None = None
         self.retry_ms = -1
         self.live: dict[str, object] = {"sync": "offline", "version": VERSION, "pending": 0}
         self._light_ms = -LIGHT_MS
         self._serviced_ms = 0
-        self._online = False  # the link as the app last saw it
-        self._mem_low: int | None = None  # the least free heap since the state was published
+        self._online = False  # the link as last seen
+        self._mem_low: int | None = None  # least free heap since the last state
         pool, ctx, secret = device.pool, device.ssl_context, config.secret
         self.link = Link(self.topics, config.host, config.port, secret, pool, ctx, device.feed)
         self.fetcher = Fetcher(pool, ctx, secret)
@@ -68,8 +69,6 @@ class App:
         if self.store.count() and self.settings["display"]:  # before the network is tried
             self._advance("next", self.boot_ms)
         device.connect_wifi()
-
-    # -- the loop
 
     def tick(self, now: int) -> None:
         self.device.feed()
@@ -80,7 +79,7 @@ class App:
             self.report(self.link.problems.pop(0))
         for topic, payload in self.link.inbox.take():  # merged by topic: see inbox
             self._message(topic, payload, now)
-        if self.steps is None:  # the page buffer is nobody's now
+        if self.steps is None:  # the page buffer is free now
             self.link.free_buffer()
         x = self.device.touch()
         if x is not None:
@@ -98,7 +97,7 @@ class App:
         if not self.link.connected and now >= self.link._retry_at:
             self.device.connect_wifi()
         up = self.link.poll(now)
-        # against what the app last saw: the link also drops in downloads, page fetches, publishes
+        # against what the app last saw: the link also drops in downloads, fetches, publishes
         if up != self._online:
             self._online = up
             self.device.offline(not up)
@@ -107,18 +106,16 @@ class App:
             if not up:
                 self._drop_round()
 
-    # -- messages, commands, touches
-
     def _message(self, topic: str, payload: bytes | bytearray | memoryview, now: int) -> None:
         if topic == self.topics.manifest:
             if not payload:
                 return
-            # the link's periodic look: nothing to do at the rev synced
+            # the link's periodic look: nothing to do at the same rev
             same, self.link.checked = self.steps is None and self.link.checked, False
             self._drop_round()  # frees its page and listings before parsing
             gc.collect()
             try:
-                summary = parse_summary(payload)
+                summary = parse_summary(payload, self._spare)
             except ManifestError as e:
                 self.report(e)
                 return
@@ -127,12 +124,13 @@ class App:
                 self.link.resend = True
                 return
             same = same and self.retry_ms < 0 and summary.rev == (self.summary or summary).rev
-            if not same:
+            if not same:  # the old summary's digests serve the next: no new 2 KB block
+                self._spare = self.summary.digests if self.summary else None
                 self._start_round(summary, now)
             return
         name = self.topics.command_of(topic)
-        # An empty payload is how a retained command gets cleared (the bridge does it): it
-        # arrives live like any message, and must not run the command a second time.
+        # An empty payload is how a retained command is cleared (by the bridge): it arrives
+        # live like any message, and must not run the command a second time.
         if name is not None and payload:
             self.command(name, payload, now)
 
@@ -148,7 +146,7 @@ class App:
         elif action in ("next", "previous"):
             self._advance(action, now)
         elif action == "show":
-            interval = int(self.settings["interval"])  # type: ignore[call-overload]
+            interval = self._interval()
             if self.show.show_id(str(value), now, interval):
                 self._shown(now)
             else:
@@ -156,7 +154,7 @@ class App:
         else:
             try:
                 self.store.record.reset(self.summary.width if self.summary else 0)
-            except FrameError as e:  # the card: report it, still re-read the manifest
+            except FrameError as e:  # the card: say so, still re-read the manifest
                 self.report(e)
             self.link.refresh_summary(now)
 
@@ -166,7 +164,7 @@ class App:
         except FrameError as e:
             self.report(e)
         if action == "interval":
-            self.show.due_ms = now + int(self.settings["interval"]) * 1000  # type: ignore[call-overload]
+            self.show.due_ms = now + self._interval() * 1000
         self._backlight()
         self.pacer.changed()
 
@@ -177,7 +175,8 @@ class App:
         else:
             self._advance(action, now)
 
-    # -- screen
+    def _interval(self) -> int:
+        return int(self.settings["interval"])  # type: ignore[call-overload,no-any-return]
 
     def _backlight(self) -> None:
         s = self.settings
@@ -194,7 +193,7 @@ class App:
             self.pacer.changed()
 
     def _advance(self, direction: str, now: int) -> None:
-        interval = int(self.settings["interval"])  # type: ignore[call-overload]
+        interval = self._interval()
         if self.show.step(direction, now, interval) is not None:
             self._shown(now)
 
@@ -205,8 +204,6 @@ class App:
         if picture is not None:
             self._event(state.shown_event(picture), now)
         self.pacer.changed()
-
-    # -- sync
 
     def _start_round(self, summary: Summary, now: int) -> None:
         self._drop_round()
@@ -226,7 +223,7 @@ class App:
             self.retry_ms = self.clock() + 1000
 
     def _between(self) -> None:
-        # each chunk: feed the watchdog; every SERVICE_MS: keep MQTT alive, take commands in
+        # each piece: feed the watchdog; every SERVICE_MS: keep MQTT alive, take commands
         self.device.feed()
         now = self.clock()
         if now - self._serviced_ms >= SERVICE_MS:
@@ -258,7 +255,7 @@ class App:
             self._card_changed(now)
 
     def _card_changed(self, now: int) -> None:
-        self.show.resize()  # the count is taken when the state is published
+        self.show.resize()  # the count is read when the state is published
         if self.show.picture is None and self.settings["display"]:
             self._advance("next", now)
         self.pacer.changed()
@@ -273,8 +270,6 @@ class App:
             self.live["synced_at"] = self.device.unix_time()
         self._event(state.synced_event(rnd.added, rnd.removed, rnd.pages), now)
         self.pacer.changed()
-
-    # -- publishing
 
     def report(self, error: FrameError) -> None:
         self.live["error"] = error.code

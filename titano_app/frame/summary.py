@@ -4,7 +4,8 @@ Pure: payload in, a checked `Summary` out, or ManifestError (event code `bad_man
 which key is wrong. Wire format in docs/protocol.md §2.
 
 Memory: the `shards` object (up to 256 entries) is read in place, one entry at a time, into one
-bytes value of 8 characters per shard; only the few other keys go through `json.loads`. Parsing
+2 KB bytearray of 8 characters per shard (the app hands in the one the summary before last
+used); only the few other keys go through `json.loads`. Parsing
 all of it with `json.loads` costs ~30 KB of the board's heap (~34 KB on CPython, kept as long as
 the summary is), growing with the manifest's width; this way the largest summary costs 2 KB.
 """
@@ -23,6 +24,7 @@ except ImportError:  # the board has no collections.abc; it never evaluates anno
     pass
 
 SUMMARY_LIMIT = 8192
+DIGESTS = 256 * 8  # bytes for the digests of the widest manifest
 _COLON, _COMMA, _QUOTE, _OPEN = 58, 44, 34, 123  # byte values of ":", ",", '"', "{"
 _EMPTY = EMPTY.encode()
 _HEX = HEX.encode()
@@ -32,7 +34,14 @@ class Summary:
     """A checked summary. `digests` holds 8 characters per shard of the width, EMPTY if unlisted."""
 
     def __init__(
-        self, rev: str, count: int, width: int, digests: bytes, url: str, fmt: str, generated: int
+        self,
+        rev: str,
+        count: int,
+        width: int,
+        digests: bytearray,
+        url: str,
+        fmt: str,
+        generated: int,
     ) -> None:
         self.rev = rev
         self.count = count
@@ -132,9 +141,12 @@ def _entry_ok(shard: bytes, digest: bytes, width: int) -> bool:
     return shard == b"all"
 
 
-def read_digests(data: Data, start: int, end: int, width: int) -> bytes:
-    """The digests of the shards object data[start:end], one 8-byte slot per shard."""
-    slots = bytearray(_EMPTY * (1 << (4 * width)))
+def read_digests(data: Data, start: int, end: int, width: int, into: bytearray) -> bytearray:
+    """The digests of the shards object data[start:end] written into `into`, one 8-byte slot
+    per shard (DIGESTS bytes: the widest manifest's 256 slots, whatever the width)."""
+    slots = into
+    for i in range(DIGESTS):  # no bytes of the size made to copy from: the heap is short
+        slots[i] = 45  # "-": EMPTY
     at = _skip(data, start + 1)
     while at < end - 1:  # each turn: one "<shard>": "<digest>" and the "," or "}" after it
         shard, at = _string(data, at, end)
@@ -155,7 +167,7 @@ def read_digests(data: Data, start: int, end: int, width: int) -> bytes:
                 raise ManifestError("summary shards: a comma before the closing brace")
         elif at != end - 1:
             raise ManifestError("summary shards: not an object of strings")
-    return bytes(slots)
+    return slots
 
 
 def rev_of(shards: dict[str, str]) -> str:
@@ -166,7 +178,7 @@ def rev_of(shards: dict[str, str]) -> str:
     return "%08x" % (crc & 0xFFFFFFFF)
 
 
-def _rev_of_digests(digests: bytes, width: int) -> str:
+def _rev_of_digests(digests: bytearray, width: int) -> str:
     crc = 0
     for shard in shard_names(width):
         at = _slot(shard) * 8
@@ -188,8 +200,14 @@ def _load(data: Data, start: int, end: int) -> dict[str, Any]:
     return doc
 
 
-def parse_summary(payload: bytes | bytearray | memoryview | str) -> Summary:
-    """Parse and check a summary; raises ManifestError and nothing else."""
+def parse_summary(
+    payload: bytes | bytearray | memoryview | str, into: bytearray | None = None
+) -> Summary:
+    """Parse and check a summary; raises ManifestError and nothing else (but MemoryError).
+
+    Its digests are written into `into` (DIGESTS bytes), when given: the app passes the buffer of
+    the summary before last, so a new summary costs no 2 KB block of a fragmented heap.
+    """
     if len(payload) > SUMMARY_LIMIT:
         raise ManifestError(f"summary is {len(payload)} bytes (limit {SUMMARY_LIMIT})")
     # read in place (a view of the link's page buffer, or MiniMQTT's bytearray): a copy wants a
@@ -204,7 +222,7 @@ def parse_summary(payload: bytes | bytearray | memoryview | str) -> Summary:
     if start < 0 or doc.get("shards") != {}:  # {} is what stands in for the object read here
         raise ManifestError("summary shards: not an object")
     width = doc["width"]
-    digests = read_digests(data, start, end, width)
+    digests = read_digests(data, start, end, width, into or bytearray(DIGESTS))
     url = doc.get("url", "")
     web = isinstance(url, str) and (url.startswith("http://") or url.startswith("https://"))
     _need(doc, "url", web and url.endswith("/") and len(url) < 512, "an http(s) URL ending in /")
