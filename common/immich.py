@@ -300,10 +300,15 @@ class ImmichClient:
     def thumbnail(
         self, asset_id: str, size: str = "preview", max_bytes: int = 40 << 20
     ) -> tuple[bytes, str]:
-        """The asset's rendered image (`preview`: JPEG, `thumbnail`: WEBP) and its media type."""
+        """The asset's rendered image (`preview`: JPEG, `thumbnail`: WEBP) and its media type.
+
+        Always the edited rendition: Immich keeps crops and rotations apart from the original
+        and serves them only when asked, while the asset's `width`/`height` are the edited
+        ones. For a photo never edited both renditions are the same bytes.
+        """
         path = f"/assets/{quote(asset_id, safe='')}/thumbnail"
         where = f"GET /api{path}"
-        resp = self._send("GET", path, params={"size": size})
+        resp = self._send("GET", path, params={"size": size, "edited": "true"})
         self._raise_for_status(resp, where)
         ctype = resp.headers.get("Content-Type", "application/octet-stream")
         data = self._read(resp, where, max_bytes)

@@ -436,3 +436,22 @@ def test_30000_favourites_seed_at_once_and_cost_no_images_until_fetched() -> Non
     assert len(set(ids)) == 30_000
     assert (len(items), following) == (1000, 2)
     assert fake.thumbnails_rendered == 1
+
+
+def test_the_edited_preview_is_served_only_when_asked_for() -> None:
+    with FakeImmich() as fake:
+        photo, untouched = fake.add_assets(2)
+        fake.edit(photo, rotate=90)
+        url = f"{fake.url}/api/assets/{{}}/thumbnail"
+        key = {"x-api-key": fake.api_key}
+
+        def size(asset: str, **query: str) -> tuple[int, int]:
+            reply = requests.get(url.format(asset), params=query, headers=key, timeout=5)
+            return Image.open(io.BytesIO(reply.content)).size
+
+        def body(asset: str, **query: str) -> bytes:
+            return requests.get(url.format(asset), params=query, headers=key, timeout=5).content
+
+        assert size(photo, size="preview") == (1920, 1440)  # unedited, as Immich answers
+        assert size(photo, size="preview", edited="true") == (1440, 1920)
+        assert body(untouched, size="preview") == body(untouched, size="preview", edited="true")

@@ -216,10 +216,19 @@ class Library:
     def set_offline(self, asset_id: str, offline: bool = True) -> None:
         self._change(asset_id, offline=offline)
 
-    def edit(self, asset_id: str) -> None:
-        """An edit in Immich's editor: previews regenerate, so the thumbhash changes."""
+    def edit(self, asset_id: str, rotate: int = 0) -> None:
+        """An edit in Immich's editor (rotated `rotate` degrees clockwise): previews regenerate,
+        so the thumbhash changes, and `width`/`height` become the edited ones. The unedited
+        preview stays what it was; only a request with `edited=true` gets the edited one."""
         with self.lock:
-            self._change(asset_id, edits=need(self.assets, asset_id, "asset").edits + 1)
+            asset = need(self.assets, asset_id, "asset")
+            size = (
+                (asset.height, asset.width) if rotate % 180 == 90 else (asset.width, asset.height)
+            )
+            self._change(
+                asset_id, edits=asset.edits + 1, rotation=(asset.rotation + rotate) % 360,
+                width=size[0], height=size[1],
+            )  # fmt: skip
 
     def replace_file(self, asset_id: str) -> None:
         """The original is replaced: new checksum, new previews."""

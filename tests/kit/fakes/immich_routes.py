@@ -58,20 +58,25 @@ class ImageCache:
         with self._lock:
             self._previews[asset_id] = (data, content_type)
 
-    def get(self, lib: Library, asset: Asset, size: str) -> tuple[bytes, str]:
+    def get(self, lib: Library, asset: Asset, size: str, edited: bool) -> tuple[bytes, str]:
+        """The rendition; Immich serves the edited one only when asked (`edited=true`)."""
         if size == "preview":
             with self._lock:
                 fixed = self._previews.get(asset.id)
             if fixed is not None:
                 return fixed
         with lib.lock:
-            key = (asset.id, asset.thumbhash, size)
+            edited = edited and asset.edits > 0
+            key = (asset.id, asset.thumbhash if edited else "unedited", size)
             faces = [
                 (f.box[0] / f.image_size[0], f.box[1] / f.image_size[1],
                  f.box[2] / f.image_size[0], f.box[3] / f.image_size[1])
                 for f in lib.faces.values() if f.asset_id == asset.id
             ]  # fmt: skip
-            seed, width, height = asset.seed + 31 * asset.edits, asset.width, asset.height
+            if edited:
+                seed, (width, height) = asset.seed + 31 * asset.edits, (asset.width, asset.height)
+            else:
+                seed, (width, height) = asset.seed, asset.unedited_size
         with self._lock:
             if key in self._entries:
                 self._entries.move_to_end(key)
@@ -164,7 +169,8 @@ def thumbnail(call: Call) -> Reply:
         found = _visible_asset(call, call.params["id"])
     if found is None:
         return error_reply(400, "Not found or no asset.view access")
-    data, media = call.images.get(call.lib, found, call.query.get("size", "thumbnail"))
+    size, edited = call.query.get("size", "thumbnail"), _flag(call.query, "edited")
+    data, media = call.images.get(call.lib, found, size, edited)
     headers = {"Cache-Control": "private, max-age=86400, no-transform"}
     return Reply(200, data, media, headers)
 

@@ -50,6 +50,7 @@ class Asset:
     live_video_id: str | None = None
     duration_ms: int | None = None
     edits: int = 0
+    rotation: int = 0  # degrees clockwise of the edits; 90 and 270 swap width and height
     revision: int = 0
     exif: dict[str, Any] = field(default_factory=dict)
     tag_ids: set[str] = field(default_factory=set)
@@ -57,6 +58,12 @@ class Asset:
     @property
     def seed(self) -> int:
         return int(self.id.replace("-", "")[:12], 16) + 7919 * self.revision
+
+    @property
+    def unedited_size(self) -> tuple[int, int]:
+        """Upright size of the original, before edits (`width`/`height` are the edited one)."""
+        turned = self.rotation % 180 == 90
+        return (self.height, self.width) if turned else (self.width, self.height)
 
     @property
     def checksum(self) -> str:

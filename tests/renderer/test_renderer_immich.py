@@ -1,0 +1,44 @@
+"""The renderer against Immich as it really behaves: edited photos, fresh uploads, captions."""
+
+from __future__ import annotations
+
+import io
+
+from PIL import Image
+
+from common.config import ImageProfile, ImmichConfig
+from common.immich import ImmichClient
+from renderer import imaging
+from renderer.upstream import Upstream, UpstreamSpec
+from tests.kit.fakes.immich import FakeImmich
+
+
+def _upstream(fake: FakeImmich) -> Upstream:
+    return Upstream(UpstreamSpec(ImmichConfig(fake.url, fake.api_key), 10.0, 8 << 20))
+
+
+def test_a_photo_rotated_in_immichs_editor_is_rendered_from_its_edited_preview() -> None:
+    with FakeImmich() as fake:
+        photo = fake.add_asset(width=4032, height=3024)
+        fake.edit(photo, rotate=90)
+        with ImmichClient(fake.url, fake.api_key) as client:
+            listed = next(iter(client.search_assets({"id": photo})))
+        source = _upstream(fake).fetch(photo, ImageProfile())
+    shown = Image.open(io.BytesIO(source.data)).size
+    assert (listed["width"], listed["height"]) == (3024, 4032)  # what pairing goes by
+    assert shown == (1440, 1920)  # a portrait, as pairing was told
+    assert [r.query.get("edited") for r in fake.requests if r.path.endswith("/thumbnail")] == [
+        "true"
+    ]
+
+
+def test_faces_found_before_a_rotation_are_not_placed_on_the_rotated_preview() -> None:
+    with FakeImmich() as fake:
+        photo = fake.add_asset(width=4032, height=3024)
+        fake.add_face(photo, box=(0, 0, 200, 200))  # top left of the unedited landscape
+        fake.edit(photo, rotate=90)
+        source = _upstream(fake).fetch(photo, ImageProfile(fit="smart"))
+    assert len(source.faces) == 1 and source.faces[0][4:] == (1920, 1440)
+    size = Image.open(io.BytesIO(source.data)).size
+    assert imaging._scale_faces(source.faces, size) == []
+    assert len(imaging._scale_faces(source.faces, (1920, 1440))) == 1
