@@ -174,6 +174,12 @@ def album_stamps(albums: Iterable[Mapping[str, Any]]) -> dict[str, tuple[str, in
 # -- listings ------------------------------------------------------------------------------
 
 
+def _changed_filters(after: float) -> dict[str, Any]:
+    """A search for every photo whose row changed at or after `after`, trashed ones too."""
+    stamp = datetime.fromtimestamp(after, UTC).isoformat(timespec="milliseconds")
+    return {"type": "IMAGE", "updatedAfter": stamp.replace("+00:00", "Z"), "withDeleted": True}
+
+
 class Lister:
     """The searches and listings a sync makes, against one Immich client."""
 
@@ -209,9 +215,16 @@ class Lister:
         No `isFavorite` filter on purpose: an un-favourite is a change to find, and no
         visibility filter either, so a photo moved to the archive is seen leaving.
         """
-        stamp = datetime.fromtimestamp(after, UTC).isoformat(timespec="milliseconds")
-        since = stamp.replace("+00:00", "Z")
-        return self._pages({"type": "IMAGE", "updatedAfter": since, "withDeleted": True})[0]
+        return self._pages(_changed_filters(after))[0]
+
+    def favourites_changed_since(self, after: float) -> set[str]:
+        """Ids of the favourites among the photos whose row changed at or after `after`.
+
+        Immich shows a partner's asset with `isFavorite: false` to the asking user, but its
+        `isFavorite` filter matches the owner's flag: which search returns a photo is what
+        says it is a favourite.
+        """
+        return {a.id for a in self._pages({**_changed_filters(after), "isFavorite": True})[0]}
 
     def memories(self, day: datetime) -> list[Asset]:
         """The photos of the on-this-day memories shown on `day`'s date."""

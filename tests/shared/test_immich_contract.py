@@ -455,3 +455,11 @@ def test_the_edited_preview_is_served_only_when_asked_for() -> None:
         assert size(photo, size="preview") == (1920, 1440)  # unedited, as Immich answers
         assert size(photo, size="preview", edited="true") == (1440, 1920)
         assert body(untouched, size="preview") == body(untouched, size="preview", edited="true")
+
+
+def test_a_partners_favourite_is_found_by_the_filter_but_reads_as_no_favourite() -> None:
+    with FakeImmich() as fake, ImmichClient(fake.url, fake.api_key) as c:
+        theirs = fake.add_asset(favorite=True, owner=fake.add_partner())
+        mine = fake.add_asset(favorite=True)
+        found = {a["id"]: a["isFavorite"] for a in c.search_assets({"isFavorite": True})}
+    assert found == {theirs: False, mine: True}

@@ -72,7 +72,8 @@ def asset(lib: Library, a: Asset, *, with_exif: bool, with_people: bool) -> dict
         "fileModifiedAt": iso(a.taken),
         "localDateTime": iso(a.local),
         "updatedAt": iso(a.updated),
-        "isFavorite": a.favorite,
+        # Immich answers for the asking user: someone else's favourite is not theirs.
+        "isFavorite": a.favorite and a.owner_id == lib.owner.id,
         "isArchived": a.visibility == "archive",
         "isTrashed": a.deleted_at is not None,
         "isOffline": a.offline,

@@ -241,6 +241,12 @@ class Library:
             need(self.assets, asset_id, "asset").exif.update(exif)
             self.version += 1
 
+    def describe(self, asset_id: str, description: str) -> None:
+        """The owner edits the description in Immich: exif changes and so does the asset row."""
+        with self.lock:
+            need(self.assets, asset_id, "asset").exif["description"] = description
+            self._change(asset_id)
+
     def delete(self, asset_id: str) -> None:
         """Permanent delete: the row and everything pointing at it disappear."""
         with self.lock:

@@ -1,6 +1,7 @@
 """Immich's `POST /search/metadata` semantics over the fake library. Pure, no I/O.
 
-What it copies from Immich 3.x: partners' assets are searched with the owner's; without a
+What it copies from Immich 3.x: partners' assets are searched with the owner's (`isFavorite`
+matches the owner's flag, though the answer shows a partner's asset as no favourite); without a
 `visibility` filter archived and hidden assets (the video halves of live photos) come back but
 locked ones do not; trashed assets need `withDeleted` (or a `trashed…` bound); `albumIds`,
 `personIds` and `tagIds` must all match, a tag matching its descendants too; order is by taken

@@ -1,0 +1,71 @@
+"""The bridge against Immich as it really behaves: partner favourites, fresh uploads, stacks.
+
+Fake Immich, real Mosquitto, the bridge driven by an injected clock, the manifest read back."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+
+from tests.kit.bridgekit import Bridge, config, manifest_of, retained
+from tests.kit.broker import Mosquitto
+from tests.kit.fakes.immich import FakeImmich
+
+FAKE_NOW = datetime(2025, 11, 20, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeImmich]:
+    with FakeImmich() as f:
+        f.now = FAKE_NOW
+        yield f
+
+
+def started(broker: Mosquitto, fake: FakeImmich, **kw: object) -> Bridge:
+    bridge = Bridge(config(broker, fake, **kw))  # type: ignore[arg-type]
+    bridge.step()  # the first poll is a full walk
+    return bridge
+
+
+def shown(broker: Mosquitto) -> set[str]:
+    return set(manifest_of(retained(broker)))
+
+
+def test_a_partners_favourite_stays_when_its_owner_edits_it(
+    broker: Mosquitto, fake: FakeImmich
+) -> None:
+    partner = fake.add_partner()
+    mine = fake.add_favorites(4)
+    theirs = fake.add_asset(favorite=True, owner=partner)
+    bridge = started(broker, fake)
+    assert shown(broker) == {*mine, theirs}
+
+    fake.advance(1)
+    fake.describe(theirs, "Our first holiday")  # the delta search now returns it
+    bridge.step()
+    assert shown(broker) == {*mine, theirs}
+    bridge.close()
+
+
+def test_a_partners_new_favourite_comes_and_goes_with_delta_polls(
+    broker: Mosquitto, fake: FakeImmich
+) -> None:
+    partner = fake.add_partner()
+    mine = fake.add_favorites(4)
+    theirs = fake.add_asset(owner=partner)
+    bridge = started(broker, fake)
+    assert shown(broker) == set(mine)
+
+    fake.advance(1)
+    fake.favorite(theirs)
+    bridge.step()
+    assert bridge.service.sync.lib.walks == 1  # a delta poll, not the next full walk
+    assert shown(broker) == {*mine, theirs}
+
+    fake.advance(1)
+    fake.unfavorite(theirs)
+    bridge.step()
+    assert shown(broker) == set(mine)
+    bridge.close()
