@@ -109,7 +109,8 @@ def parse_assets(dtos: Iterable[Mapping[str, Any]]) -> list[Asset]:
 
 @dataclass(frozen=True)
 class Policy:
-    """Which photos may be shown at all (config `bridge.include_*`)."""
+    """Which photos may be shown at all (config `bridge.include_*`), and when: not before
+    Immich can render them."""
 
     include_archived: bool = False
     include_partners: bool = True
@@ -124,6 +125,10 @@ class Policy:
 
     def allows(self, asset: Asset) -> bool:
         if not asset.image or asset.trashed:
+            return False
+        if asset.path is None and asset.thumbhash is None:
+            # A fresh upload: Immich has no preview to render yet. Its thumbhash appears with
+            # the preview and moves its `updatedAt`, so the next poll publishes it, once.
             return False
         if asset.visibility not in SHOWN_VISIBILITY and not (
             self.include_archived and asset.visibility == ARCHIVED

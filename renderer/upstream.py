@@ -25,6 +25,7 @@ from common.immich import (
     ImmichClient,
     ImmichError,
     ImmichNotFound,
+    ImmichNotReady,
     ImmichResponseError,
     ImmichUnreachable,
 )
@@ -117,6 +118,11 @@ def immich_failure(exc: ImmichError) -> PictureError:
     """The renderer's answer to an Immich failure. Pure."""
     if isinstance(exc, ImmichNotFound):
         return PictureError(404, "not_in_immich", f"Immich has no such asset: {exc.reason}")
+    if isinstance(exc, ImmichNotReady):
+        # A fresh upload: Immich is still making its preview. Nothing is cached, and the frame
+        # (told 503 with Retry-After) and the pre-render both ask again shortly.
+        reason = f"Immich has no preview of this asset yet: {exc.reason}"
+        return PictureError(503, "preview_not_ready", reason, retryable=True)
     if isinstance(exc, ImmichUnreachable):
         return PictureError(502, "immich_unreachable", exc.reason, retryable=True)
     retry = isinstance(exc, ImmichResponseError) and (exc.status or 0) >= 500

@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.kit.bridgekit import Bridge, config, manifest_of, retained
+from common import manifest
+from tests.kit.bridgekit import BASE, Bridge, Observer, config, manifest_of, retained
 from tests.kit.broker import Mosquitto
 from tests.kit.fakes.immich import FakeImmich
 
@@ -68,4 +69,30 @@ def test_a_partners_new_favourite_comes_and_goes_with_delta_polls(
     fake.unfavorite(theirs)
     bridge.step()
     assert shown(broker) == set(mine)
+    bridge.close()
+
+
+def test_a_fresh_upload_is_published_once_when_immich_can_render_it(
+    broker: Mosquitto, fake: FakeImmich
+) -> None:
+    mine = fake.add_favorites(4)
+    bridge = started(broker, fake)
+    obs = Observer(broker, f"{BASE}/kitchen/manifest/#")
+    obs.take()
+
+    fake.advance(1)
+    fresh = fake.add_asset(favorite=True, previewed=False)  # listed, but no preview yet
+    bridge.step()
+    assert shown(broker) == set(mine)
+
+    fake.advance(1)
+    fake.make_previews(fresh)  # the thumbhash appears and moves updatedAt
+    bridge.step()
+    bridge.step()
+    held = manifest_of(retained(broker))
+    asset = fake.asset(fresh)
+    profile = manifest.profile_key(bridge.service.config.frames[0].image)
+    assert held[fresh] == manifest.version(asset.checksum, asset.thumbhash, profile)
+    pages = [p for _, p, _ in obs.take() if fresh.encode() in p]
+    assert len(pages) == 1  # one version of it, ever
     bridge.close()

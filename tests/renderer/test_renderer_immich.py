@@ -10,7 +10,12 @@ from common.config import ImageProfile, ImmichConfig
 from common.immich import ImmichClient
 from renderer import imaging
 from renderer.upstream import Upstream, UpstreamSpec
+from tests.kit import rendererkit
 from tests.kit.fakes.immich import FakeImmich
+from tests.kit.rendererkit import StartRig, versions, wait_for
+
+fake = rendererkit.fake
+start_rig = rendererkit.start_rig
 
 
 def _upstream(fake: FakeImmich) -> Upstream:
@@ -42,3 +47,23 @@ def test_faces_found_before_a_rotation_are_not_placed_on_the_rotated_preview() -
     size = Image.open(io.BytesIO(source.data)).size
     assert imaging._scale_faces(source.faces, size) == []
     assert len(imaging._scale_faces(source.faces, (1920, 1440))) == 1
+
+
+def test_a_fresh_upload_is_503_with_retry_after_and_nothing_is_cached(
+    start_rig: StartRig,
+) -> None:
+    rig = start_rig()
+    fresh = rig.fake.add_asset(favorite=True, width=960, height=640, previewed=False)
+    rig.publish_manifest("kitchen", versions([fresh]), "bmp16")
+    # The pre-render met it first: a failure that may pass, so it is retried later.
+    assert wait_for(lambda: rig.metric('upstream_errors_total{kind="preview_not_ready"}') >= 1)
+
+    resp = rig.get("kitchen", f"{fresh}.bmp")
+    assert resp.status_code == 503
+    assert resp.headers["Retry-After"] == "5"
+    assert resp.json()["error"] == "preview_not_ready"
+    assert rig.metric("cache_files") == 0
+
+    rig.fake.make_previews(fresh)
+    assert rig.get("kitchen", f"{fresh}.bmp").status_code == 200
+    assert rig.metric("cache_files") == 1

@@ -20,7 +20,7 @@ import pytest
 import requests
 from PIL import Image
 
-from common.immich import USER_AGENT, ImmichClient, ImmichError
+from common.immich import USER_AGENT, ImmichClient, ImmichError, ImmichNotReady
 from tests.kit.fakes.immich import Exchange, FakeImmich
 from tests.kit.fakes.immich_routes import ROUTES
 from tests.kit.openapi import spec
@@ -46,6 +46,7 @@ def _seed(fake: FakeImmich) -> dict[str, str]:
     video = fake.add_asset(type="VIDEO", favorite=True)
     shared = fake.add_asset(favorite=True, owner=partner)
     archived, trashed = fake.add_asset(favorite=True), fake.add_asset(favorite=True)
+    fresh = fake.add_asset(favorite=True, previewed=False)
     fake.add_assets(30)
     fake.now = NOW
     fake.archive(archived)
@@ -62,7 +63,7 @@ def _seed(fake: FakeImmich) -> dict[str, str]:
     return {
         "photo": photo, "portrait": portrait, "live": live, "video": video, "shared": shared,
         "archived": archived, "trashed": trashed, "album": album, "alice": alice,
-        "family": family,
+        "family": family, "fresh": fresh,
     }  # fmt: skip
 
 
@@ -87,6 +88,8 @@ def _client_traffic(fake: FakeImmich, ids: dict[str, str]) -> None:
         c.memories(NOW), c.memories(NOW + timedelta(days=3))
         for key in ("photo", "portrait", "video", "shared", "trashed"):
             c.thumbnail(ids[key]), c.thumbnail(ids[key], "thumbnail")
+        with pytest.raises(ImmichNotReady):
+            c.thumbnail(ids["fresh"])
         fake.fail_next(1, status=500, path="/albums")
         for call in (c.albums, lambda: c.thumbnail(NOBODY), lambda: c.faces(NOBODY)):
             with pytest.raises(ImmichError):
@@ -463,3 +466,20 @@ def test_a_partners_favourite_is_found_by_the_filter_but_reads_as_no_favourite()
         mine = fake.add_asset(favorite=True)
         found = {a["id"]: a["isFavorite"] for a in c.search_assets({"isFavorite": True})}
     assert found == {theirs: False, mine: True}
+
+
+def test_a_fresh_upload_has_no_thumbhash_and_no_preview_until_its_job_ran() -> None:
+    with FakeImmich() as fake, ImmichClient(fake.url, fake.api_key) as c:
+        fake.now = NOW
+        fresh = fake.add_asset(previewed=False)
+        assert c.asset(fresh)["thumbhash"] is None
+        reply = requests.get(
+            f"{fake.url}/api/assets/{fresh}/thumbnail", headers={"x-api-key": fake.api_key},
+            timeout=5,
+        )  # fmt: skip
+        assert (reply.status_code, reply.json()["message"]) == (404, "Asset media not found")
+        fake.advance(2)
+        fake.make_previews(fresh)
+        ready = c.asset(fresh)
+        assert ready["thumbhash"] and ready["updatedAt"] == "2025-06-01T12:00:02.000Z"
+        assert c.thumbnail(fresh)[1] == "image/jpeg"

@@ -123,15 +123,18 @@ class Library:
         height: int = 3024,
         visibility: str = "timeline",
         live: bool = False,
+        previewed: bool = True,
         file_name: str | None = None,
         **exif: Any,
     ) -> str:
         """One asset; returns its id. `width`×`height` are upright; `exif` takes city, country,
         state, description, orientation ("6" = shot rotated), time_zone, make, model, rating.
-        `live=True` adds the hidden VIDEO half and links it by livePhotoVideoId."""
+        `live=True` adds the hidden VIDEO half and links it by livePhotoVideoId.
+        `previewed=False` is a fresh upload: no thumbhash, and its previews answer 404 until
+        `make_previews`."""
         with self.lock:
             asset = self._new_asset(owner, taken, type, width, height, file_name, exif)
-            asset.favorite, asset.visibility = favorite, visibility
+            asset.favorite, asset.visibility, asset.previewed = favorite, visibility, previewed
             if live:
                 video = self._new_asset(owner, asset.taken, "VIDEO", width, height, None, {})
                 video.visibility = "hidden"
@@ -240,6 +243,10 @@ class Library:
         with self.lock:
             need(self.assets, asset_id, "asset").exif.update(exif)
             self.version += 1
+
+    def make_previews(self, asset_id: str) -> None:
+        """Immich's thumbnail job for a fresh upload: previews exist, the thumbhash is set."""
+        self._change(asset_id, previewed=True)
 
     def describe(self, asset_id: str, description: str) -> None:
         """The owner edits the description in Immich: exif changes and so does the asset row."""

@@ -8,6 +8,7 @@ Unknown or inaccessible ids get Immich's 400 "Not found or no <scope> access".
 from __future__ import annotations
 
 import json
+import secrets
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -67,7 +68,7 @@ class ImageCache:
                 return fixed
         with lib.lock:
             edited = edited and asset.edits > 0
-            key = (asset.id, asset.thumbhash if edited else "unedited", size)
+            key = (asset.id, str(asset.thumbhash) if edited else "unedited", size)
             faces = [
                 (f.box[0] / f.image_size[0], f.box[1] / f.image_size[1],
                  f.box[2] / f.image_size[0], f.box[3] / f.image_size[1])
@@ -169,6 +170,11 @@ def thumbnail(call: Call) -> Reply:
         found = _visible_asset(call, call.params["id"])
     if found is None:
         return error_reply(400, "Not found or no asset.view access")
+    if not found.previewed:  # a fresh upload whose thumbnail job has not run yet
+        return error_reply(
+            404, "Asset media not found", error="Not Found", statusCode=404,
+            correlationId=secrets.token_hex(4),
+        )  # fmt: skip
     size, edited = call.query.get("size", "thumbnail"), _flag(call.query, "edited")
     data, media = call.images.get(call.lib, found, size, edited)
     headers = {"Cache-Control": "private, max-age=86400, no-transform"}

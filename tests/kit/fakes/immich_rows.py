@@ -51,6 +51,7 @@ class Asset:
     duration_ms: int | None = None
     edits: int = 0
     rotation: int = 0  # degrees clockwise of the edits; 90 and 270 swap width and height
+    previewed: bool = True  # False from an upload until its thumbnail job has run
     revision: int = 0
     exif: dict[str, Any] = field(default_factory=dict)
     tag_ids: set[str] = field(default_factory=set)
@@ -72,8 +73,11 @@ class Asset:
         return base64.b64encode(digest).decode()
 
     @property
-    def thumbhash(self) -> str:
-        """Changes whenever the previews are regenerated (an edit, a new file)."""
+    def thumbhash(self) -> str | None:
+        """Changes whenever the previews are regenerated (an edit, a new file); None until
+        the first ones exist."""
+        if not self.previewed:
+            return None
         raw = hashlib.sha256(f"{self.id}/{self.revision}/{self.edits}".encode()).digest()
         return base64.b64encode(raw[:24]).decode()
 
