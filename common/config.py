@@ -243,7 +243,10 @@ def _plain(obj: Any) -> dict[str, Any]:
 def _frame(frame: FrameConfig) -> dict[str, Any]:
     return {
         "secret": None if frame.secret is None else REDACTED,
-        "sources": [{s.kind: s.value} for s in frame.sources],
+        "sources": [
+            {s.kind: s.value, **({} if s.stacks == "primary" else {"stacks": s.stacks})}
+            for s in frame.sources
+        ],
         "exclude": [{e.kind: e.value} for e in frame.exclude],
         "image": _plain(frame.image),
         "schedule": [

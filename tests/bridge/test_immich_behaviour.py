@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 import pytest
 
 from common import manifest
-from tests.kit.bridgekit import BASE, Bridge, Observer, config, manifest_of, retained
+from common.config import Source
+from tests.kit.bridgekit import BASE, Bridge, Observer, config, frame, manifest_of, retained
 from tests.kit.broker import Mosquitto
 from tests.kit.fakes.immich import FakeImmich
 
@@ -95,4 +96,30 @@ def test_a_fresh_upload_is_published_once_when_immich_can_render_it(
     assert held[fresh] == manifest.version(asset.checksum, asset.thumbhash, profile)
     pages = [p for _, p, _ in obs.take() if fresh.encode() in p]
     assert len(pages) == 1  # one version of it, ever
+    bridge.close()
+
+
+def test_a_stack_shows_its_primary_only_unless_a_source_asks_for_all(
+    broker: Mosquitto, fake: FakeImmich
+) -> None:
+    single = fake.add_favorites(2)
+    burst = fake.add_favorites(3)
+    fake.add_album("Bursts", burst)
+    frames = [
+        frame("kitchen"),  # favourites
+        frame("hall", (Source("album", "Bursts", stacks="all"),)),
+    ]
+    bridge = started(broker, fake, frames=frames)
+    assert shown(broker) == {*single, *burst}
+
+    fake.advance(1)
+    fake.stack(*burst)  # the first is the primary; the members' rows move
+    bridge.step()
+    assert bridge.service.sync.lib.walks == 1  # seen by a delta poll
+    held = retained(broker)
+    assert set(manifest_of(held)) == {*single, burst[0]}
+    assert set(manifest_of(held, "hall")) == set(burst)
+
+    bridge.walk()
+    assert set(manifest_of(retained(broker))) == {*single, burst[0]}
     bridge.close()

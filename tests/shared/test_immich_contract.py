@@ -47,6 +47,7 @@ def _seed(fake: FakeImmich) -> dict[str, str]:
     shared = fake.add_asset(favorite=True, owner=partner)
     archived, trashed = fake.add_asset(favorite=True), fake.add_asset(favorite=True)
     fresh = fake.add_asset(favorite=True, previewed=False)
+    fake.stack(*fake.add_assets(3, favorite=True))
     fake.add_assets(30)
     fake.now = NOW
     fake.archive(archived)
@@ -74,6 +75,7 @@ def _client_traffic(fake: FakeImmich, ids: dict[str, str]) -> None:
         c.ping(), c.version(), c.permissions(), c.missing_scopes(["asset.read"]), c.me()
         for filters in (
             {"isFavorite": True, "type": "IMAGE", "visibility": "timeline", "withExif": True},
+            {"isFavorite": True, "withStacked": True},
             {"updatedAfter": since, "type": "IMAGE"},
             {"withDeleted": True, "isFavorite": True},
             {"trashedAfter": since},
@@ -483,3 +485,18 @@ def test_a_fresh_upload_has_no_thumbhash_and_no_preview_until_its_job_ran() -> N
         ready = c.asset(fresh)
         assert ready["thumbhash"] and ready["updatedAt"] == "2025-06-01T12:00:02.000Z"
         assert c.thumbnail(fresh)[1] == "image/jpeg"
+
+
+def test_every_member_of_a_stack_is_found_and_with_stacked_names_its_primary() -> None:
+    with FakeImmich() as fake, ImmichClient(fake.url, fake.api_key) as c:
+        single = fake.add_asset()
+        burst = fake.add_assets(3)
+        stack_id = fake.stack(*burst)
+        plain = {a["id"]: a for a in c.search_assets({"type": "IMAGE"})}
+        marked = {a["id"]: a["stack"] for a in c.search_assets({"withStacked": True})}
+        unstacked = [a["id"] for a in c.search_assets({"withStacked": False})]
+    assert set(plain) == {single, *burst} and all("stack" not in a for a in plain.values())
+    assert marked[single] is None
+    assert {marked[b]["primaryAssetId"] for b in burst} == {burst[0]}
+    assert marked[burst[1]] == {"id": stack_id, "primaryAssetId": burst[0], "assetCount": 3}
+    assert unstacked == [single]  # Immich's `withStacked: false` drops every stacked asset

@@ -24,6 +24,7 @@ from tests.kit.fakes.immich_rows import (
     Face,
     Memory,
     Person,
+    Stack,
     Tag,
     User,
     new_id,
@@ -55,6 +56,7 @@ class Library:
         self.faces: dict[str, Face] = {}
         self.tags: dict[str, Tag] = {}
         self.memories: dict[str, Memory] = {}
+        self.stacks: dict[str, Stack] = {}
         self.keys: dict[str, ApiKey] = {}  # by secret
 
     # -- clock -----------------------------------------------------------------------------
@@ -248,6 +250,18 @@ class Library:
         """Immich's thumbnail job for a fresh upload: previews exist, the thumbhash is set."""
         self._change(asset_id, previewed=True)
 
+    def stack(self, *asset_ids: str) -> str:
+        """A stack of these assets, the first its primary; returns the stack id. The members'
+        rows point at the stack, so their `updatedAt` moves."""
+        with self.lock:
+            stack = Stack(new_id(), asset_ids[0], list(asset_ids))
+            for asset_id in asset_ids:
+                need(self.assets, asset_id, "asset")
+            self.stacks[stack.id] = stack
+            for asset_id in asset_ids:
+                self._change(asset_id, stack_id=stack.id)
+            return stack.id
+
     def describe(self, asset_id: str, description: str) -> None:
         """The owner edits the description in Immich: exif changes and so does the asset row."""
         with self.lock:
@@ -268,4 +282,6 @@ class Library:
                 del self.faces[face_id]
             for memory in self.memories.values():
                 memory.asset_ids = [a for a in memory.asset_ids if a != asset_id]
+            if asset.stack_id in self.stacks:
+                self.stacks[asset.stack_id].asset_ids.remove(asset_id)
             self.version += 1

@@ -148,7 +148,10 @@ def search(call: Call) -> Reply:
         return error_reply(401, "Elevated permission is required")
     items, next_page = call.searches.page(call.lib, body)
     exif, people = bool(body.get("withExif")), bool(body.get("withPeople"))
-    dtos = [dto.asset(call.lib, a, with_exif=exif, with_people=people) for a in items]
+    stacks = body.get("withStacked") is True
+    dtos = [
+        dto.asset(call.lib, a, with_exif=exif, with_people=people, with_stack=stacks) for a in items
+    ]
     return json_reply({
         "albums": {"total": 0, "count": 0, "items": [], "facets": []},
         "assets": {

@@ -52,6 +52,7 @@ class Asset:
     edits: int = 0
     rotation: int = 0  # degrees clockwise of the edits; 90 and 270 swap width and height
     previewed: bool = True  # False from an upload until its thumbnail job has run
+    stack_id: str | None = None
     revision: int = 0
     exif: dict[str, Any] = field(default_factory=dict)
     tag_ids: set[str] = field(default_factory=set)
@@ -89,6 +90,15 @@ class Asset:
             return self.taken
         # Immich labels the local wall-clock time as UTC.
         return self.taken.astimezone(ZoneInfo(zone)).replace(tzinfo=UTC)
+
+
+@dataclass(slots=True, eq=False)
+class Stack:
+    """Photos Immich shows as one (a burst, RAW + JPEG); its timeline shows only the primary."""
+
+    id: str
+    primary_id: str
+    asset_ids: list[str]
 
 
 @dataclass(slots=True, eq=False)
