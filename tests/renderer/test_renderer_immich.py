@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 from PIL import Image
 
 from common.config import ImageProfile, ImmichConfig
 from common.immich import ImmichClient
-from renderer import imaging
+from renderer import imaging, work
 from renderer.upstream import Upstream, UpstreamSpec
 from tests.kit import rendererkit
 from tests.kit.fakes.immich import FakeImmich
@@ -67,3 +68,23 @@ def test_a_fresh_upload_is_503_with_retry_after_and_nothing_is_cached(
     rig.fake.make_previews(fresh)
     assert rig.get("kitchen", f"{fresh}.bmp").status_code == 200
     assert rig.metric("cache_files") == 1
+
+
+def test_a_caption_immich_fails_to_give_fails_the_picture_retryably_and_caches_nothing(
+    tmp_path: Path,
+) -> None:
+    with FakeImmich() as fake:
+        photo = fake.add_asset(width=960, height=640, city="Lyon")
+        spec = UpstreamSpec(ImmichConfig(fake.url, fake.api_key), 10.0, 8 << 20)
+        work.configure(spec)
+        task = work.Task((photo,), (), ImageProfile(caption="{city}"), "bmp", str(tmp_path / "p"))
+        fake.fail_next(1, status=500, path=f"/assets/{photo}")  # the asset details call
+        failed = work.produce(task)
+        assert isinstance(failed, tuple) and failed[:2] == (503, "details_unavailable")
+        assert failed[3] is True  # retryable: the pre-render and the frame ask again
+        assert not (tmp_path / "p").exists()
+        assert fake.count(f"/assets/{photo}/thumbnail") == 0
+
+        assert work.produce(task) == (tmp_path / "p").stat().st_size  # now with its caption
+        fake.fail_next(1, status=403, path=f"/assets/{photo}")  # will not pass: left out
+        assert isinstance(work.produce(task), int)
