@@ -29,6 +29,7 @@ from bridge.homeassistant import HomeAssistant
 from bridge.manifests import Manifests
 from bridge.metrics import Metrics, MetricsServer
 from bridge.mqtt import Message, MqttError, MqttLink
+from bridge.outage import Outage
 from bridge.showing import Showing
 from bridge.sources import Lister, Policy
 from bridge.startup import StartupError, check_immich
@@ -97,6 +98,7 @@ class Service:
         self.last_tick: datetime | None = None
         self.last_poll_ok: float | None = None
         self.last_error: str | None = None
+        self.outage = Outage()
         self._connections = 0
         self.stopping = threading.Event()
 
@@ -227,13 +229,19 @@ class Service:
             self.last_error = exc.reason
             self.metrics.inc("poll_errors_total", reason=_reason(exc))
             self.metrics.inc("immich_errors_total", reason=_reason(exc))
-            log.error("%s poll failed, manifests left as they are: %s", kind, exc.reason)
+            if self.outage.failed_poll(now, kind, _reason(exc), exc.reason):
+                self.metrics.inc("immich_outages_total")
+            self.metrics.set("immich_up", 0)
             return False
         finally:
             if self.immich is not None:
                 self.metrics.set("immich_requests_total", self.immich.requests_made)
                 self.metrics.set("immich_bytes_total", self.immich.bytes_received)
         self.last_error = None
+        away = self.outage.good_poll(now)
+        if away is not None:
+            self.metrics.inc("immich_outage_seconds_total", away)
+        self.metrics.set("immich_up", 1)
         self.last_poll_ok = now.timestamp()
         self.metrics.inc("polls_total", kind=kind)
         self.metrics.set("last_poll_timestamp_seconds", now.timestamp())

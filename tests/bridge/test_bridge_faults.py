@@ -4,6 +4,7 @@ and the next good poll catches up. A mass removal waits for a full walk to confi
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -101,6 +102,33 @@ def test_immich_down_at_start_is_not_fatal(broker: Mosquitto, fake: FakeImmich) 
     fake._port = int(cfg.immich.url.rsplit(":", 1)[1])  # type: ignore[union-attr]
     fake.start()
     bridge.step()
+    assert set(manifest_of(retained(broker))) == set(ids)
+    bridge.close()
+
+
+def test_an_outage_is_logged_when_it_starts_and_ends_and_counted(
+    broker: Mosquitto, fake: FakeImmich, caplog: pytest.LogCaptureFixture
+) -> None:
+    ids = fake.add_favorites(5)
+    bridge = bridge_for(broker, fake)
+    caplog.set_level(logging.DEBUG)
+    caplog.clear()
+    fake.fail_next(10_000, status=503)  # 40 s away: the bridge polls every 30 s
+    bridge.step()
+    bridge.step()
+    fake.clear_faults()
+    bridge.step()
+    bridge.step()
+    loud = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [r.levelname for r in loud] == ["ERROR"]
+    assert "503: Service Unavailable" in loud[0].getMessage()
+    back = [r.getMessage() for r in caplog.records if "answers again" in r.getMessage()]
+    assert back == ["Immich answers again after 60 s (2 polls failed)"]
+    metrics = bridge.service.metrics
+    assert metrics.get("immich_outages_total") == 1
+    assert metrics.get("immich_outage_seconds_total") == 60
+    assert metrics.get("poll_errors_total", reason="response") == 2
+    assert metrics.get("immich_up") == 1
     assert set(manifest_of(retained(broker))) == set(ids)
     bridge.close()
 
