@@ -151,7 +151,7 @@ def _mqtt_checks(base_dir: Path) -> dict[str, Checker]:
     return {
         "host": text(),
         "port": integer(1, 65535),
-        "username": text(),
+        "username": text(optional=True),
         "password": text(optional=True),
         "base_topic": topic,
         "discovery_prefix": topic,

@@ -47,7 +47,7 @@ class ImmichConfig:
 class MqttConfig:
     host: str = "localhost"
     port: int = 1883
-    username: str = "bridge"
+    username: str | None = "bridge"  # None: an anonymous client, if the broker allows one
     password: str | None = None
     base_topic: str = "titanoframe"
     discovery_prefix: str = "homeassistant"
