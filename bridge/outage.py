@@ -24,10 +24,6 @@ class Outage:
     kind: str = ""  # the failure's metric label: unreachable, auth, …
     failed: int = 0
 
-    @property
-    def down(self) -> bool:
-        return self.since is not None
-
     def failed_poll(self, now: datetime, poll: str, kind: str, reason: str) -> bool:
         """Note a failed poll (`poll`: full or delta). True when it starts an outage."""
         self.failed += 1
