@@ -26,7 +26,7 @@ from common.config import (
     redacted_line,
     secret_values,
 )
-from common.logsetup import LEVELS, setup_logging
+from common.logsetup import LEVELS, REDACTED_BY_KEY, setup_logging
 
 CONFIG_ENV = "TITANOFRAME_CONFIG"
 EXIT_FAILED = 1
@@ -102,7 +102,8 @@ def _config_errors(path: Path, errors: list[str]) -> int:
 
 def _run(config: Config, level: str) -> int:
     setup_logging(level, secret_values(config))
-    logging.getLogger("bridge").info("effective config: %s", redacted_line(config))
+    line = redacted_line(config)
+    logging.getLogger("bridge").info("effective config: %s", line, extra=REDACTED_BY_KEY)
     # Imported here so check-config and friends start without loading the daemon's modules.
     service = importlib.import_module("bridge.service")
     result = service.main(config)

@@ -92,12 +92,18 @@ def published_pictures(retained: manifest.Retained, cache: PageCache | None = No
 
 def select(frame: FrameConfig, lib: Library, policy: Policy) -> dict[str, Asset]:
     """The photos the frame should show: its sources' union, minus exclusions and photos the
-    policy leaves out (trashed, archived, partners', not a still image)."""
+    policy leaves out (trashed, archived, partners', not a still image, no preview yet). Of a
+    stack only the primary, as Immich shows it, unless a source that holds a member asks for
+    every member (`stacks: all`)."""
     chosen: set[str] = set()
+    whole_stacks: set[str] = set()
     for source in frame.sources:
         key = lib.key(source.kind, source.value)
         if key is not None:
-            chosen |= lib.members.get(key, frozenset())
+            members = lib.members.get(key, frozenset())
+            chosen |= members
+            if source.stacks == "all":
+                whole_stacks |= members
     for exclude in frame.exclude:
         key = lib.key(exclude.kind, exclude.value)
         if key is not None:
@@ -105,7 +111,9 @@ def select(frame: FrameConfig, lib: Library, policy: Policy) -> dict[str, Asset]
     found = {}
     for asset_id in chosen:
         asset = lib.assets.get(asset_id)
-        if asset is not None and policy.allows(asset):
+        if asset is None or not policy.allows(asset):
+            continue
+        if not asset.stacked or asset_id in whole_stacks:
             found[asset_id] = asset
     return found
 

@@ -28,6 +28,12 @@ HELP = {
     "immich_requests_total": ("counter", "HTTP requests made to Immich."),
     "immich_bytes_total": ("counter", "Response bytes received from Immich."),
     "immich_errors_total": ("counter", "Failed Immich requests, by reason."),
+    "immich_up": ("gauge", "1 while polls of Immich work, 0 from a failed one to a good one."),
+    "immich_outages_total": ("counter", "Runs of failed polls (Immich down or failing)."),
+    "immich_outage_seconds_total": (
+        "counter",
+        "Seconds from each run's first failed poll to the next good one.",
+    ),
     "frame_assets": ("gauge", "Photos each frame should show."),
     "frame_pictures": ("gauge", "Pictures in each frame's manifest (a pair counts once)."),
     "dropped_pictures": ("gauge", "Pictures left out of a frame's manifest for lack of room."),
@@ -55,6 +61,9 @@ SCALARS = frozenset(
         "mqtt_connected",
         "retained_commands_cleared_total",
         "loop_errors_total",
+        "immich_up",
+        "immich_outages_total",
+        "immich_outage_seconds_total",
     }
 )
 

@@ -177,7 +177,8 @@ class MqttLink:
         client.publish(self.status_topic, ONLINE, qos=1, retain=True)
         self.connections += 1
         self._connected.set()
-        log.info("connected to broker %s as %s", self._where(), self.config.username)
+        who = self.config.username or "an anonymous client"
+        log.info("connected to broker %s as %s", self._where(), who)
 
     def _on_disconnect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any

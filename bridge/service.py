@@ -29,6 +29,7 @@ from bridge.homeassistant import HomeAssistant
 from bridge.manifests import Manifests
 from bridge.metrics import Metrics, MetricsServer
 from bridge.mqtt import Message, MqttError, MqttLink
+from bridge.outage import Outage
 from bridge.showing import Showing
 from bridge.sources import Lister, Policy
 from bridge.startup import StartupError, check_immich
@@ -100,6 +101,7 @@ class Service:
         # Why Immich refused the API key (401/403) at the last poll that reached it; a poll that
         # succeeds clears it. While set, the bridge is not healthy: nothing it shows can change.
         self.key_refused: str | None = None
+        self.outage = Outage()
         self._connections = 0
         self.stopping = threading.Event()
 
@@ -232,7 +234,9 @@ class Service:
                 self.key_refused = f"Immich refuses the API key ({exc.status}): {exc.reason}"
             self.metrics.inc("poll_errors_total", reason=_reason(exc))
             self.metrics.inc("immich_errors_total", reason=_reason(exc))
-            log.error("%s poll failed, manifests left as they are: %s", kind, exc.reason)
+            if self.outage.failed_poll(now, kind, _reason(exc), exc.reason):
+                self.metrics.inc("immich_outages_total")
+            self.metrics.set("immich_up", 0)
             return False
         finally:
             if self.immich is not None:
@@ -240,6 +244,10 @@ class Service:
                 self.metrics.set("immich_bytes_total", self.immich.bytes_received)
         self.last_error = None
         self.key_refused = None
+        away = self.outage.good_poll(now)
+        if away is not None:
+            self.metrics.inc("immich_outage_seconds_total", away)
+        self.metrics.set("immich_up", 1)
         self.last_poll_ok = now.timestamp()
         self.metrics.inc("polls_total", kind=kind)
         self.metrics.set("last_poll_timestamp_seconds", now.timestamp())

@@ -2,7 +2,8 @@
 `Asset` records (folder sources are `bridge.folders`). Does I/O through `ImmichClient`.
 
 Immich facts this relies on (docs/protocol.md, the Immich notes in docs/architecture.md):
-searches always ask for `type: IMAGE` (hidden video halves of live photos stay out); archived
+searches always ask for `type: IMAGE` (hidden video halves of live photos stay out) and
+`withStacked` (each asset then names its stack's primary: Immich shows only that one); archived
 photos are left out by asking for `visibility: timeline` unless `include_archived`; trashed
 photos only come back from a search that asks `withDeleted`, which only the delta poll does, so
 it can see a photo go to the trash. Album, person and tag membership have no change feed of
@@ -49,6 +50,7 @@ class Asset:
     owner: str = ""
     image: bool = True
     path: str | None = None  # the file, for a photo from a folder source
+    stacked: bool = False  # in an Immich stack, not its primary: Immich's timeline hides it
 
 
 def parse_time(value: object) -> float | None:
@@ -76,6 +78,8 @@ def parse_asset(dto: Mapping[str, Any]) -> Asset | None:
     visibility = dto.get("visibility")
     if not isinstance(visibility, str):
         visibility = ARCHIVED if dto.get("isArchived") else "timeline"
+    stack = dto.get("stack")
+    stacked = isinstance(stack, dict) and stack.get("primaryAssetId") not in (None, asset_id)
     return Asset(
         id=asset_id,
         checksum=checksum,
@@ -89,6 +93,7 @@ def parse_asset(dto: Mapping[str, Any]) -> Asset | None:
         trashed=dto.get("isTrashed") is True,
         owner=str(dto.get("ownerId") or ""),
         image=dto.get("type", "IMAGE") == "IMAGE",
+        stacked=stacked,
     )
 
 
@@ -109,7 +114,8 @@ def parse_assets(dtos: Iterable[Mapping[str, Any]]) -> list[Asset]:
 
 @dataclass(frozen=True)
 class Policy:
-    """Which photos may be shown at all (config `bridge.include_*`)."""
+    """Which photos may be shown at all (config `bridge.include_*`), and when: not before
+    Immich can render them."""
 
     include_archived: bool = False
     include_partners: bool = True
@@ -117,13 +123,18 @@ class Policy:
 
     def search_filters(self) -> dict[str, Any]:
         """Filters every listing search carries."""
-        filters: dict[str, Any] = {"type": "IMAGE"}
+        # `withStacked` makes each asset say which stack it is in and which is its primary.
+        filters: dict[str, Any] = {"type": "IMAGE", "withStacked": True}
         if not self.include_archived:
             filters["visibility"] = "timeline"
         return filters
 
     def allows(self, asset: Asset) -> bool:
         if not asset.image or asset.trashed:
+            return False
+        if asset.path is None and asset.thumbhash is None:
+            # A fresh upload: Immich has no preview to render yet. Its thumbhash appears with
+            # the preview and moves its `updatedAt`, so the next poll publishes it, once.
             return False
         if asset.visibility not in SHOWN_VISIBILITY and not (
             self.include_archived and asset.visibility == ARCHIVED
@@ -174,6 +185,13 @@ def album_stamps(albums: Iterable[Mapping[str, Any]]) -> dict[str, tuple[str, in
 # -- listings ------------------------------------------------------------------------------
 
 
+def _changed_filters(after: float) -> dict[str, Any]:
+    """A search for every photo whose row changed at or after `after`, trashed ones too."""
+    stamp = datetime.fromtimestamp(after, UTC).isoformat(timespec="milliseconds")
+    since = stamp.replace("+00:00", "Z")
+    return {"type": "IMAGE", "updatedAfter": since, "withDeleted": True, "withStacked": True}
+
+
 class Lister:
     """The searches and listings a sync makes, against one Immich client."""
 
@@ -209,9 +227,16 @@ class Lister:
         No `isFavorite` filter on purpose: an un-favourite is a change to find, and no
         visibility filter either, so a photo moved to the archive is seen leaving.
         """
-        stamp = datetime.fromtimestamp(after, UTC).isoformat(timespec="milliseconds")
-        since = stamp.replace("+00:00", "Z")
-        return self._pages({"type": "IMAGE", "updatedAfter": since, "withDeleted": True})[0]
+        return self._pages(_changed_filters(after))[0]
+
+    def favourites_changed_since(self, after: float) -> set[str]:
+        """Ids of the favourites among the photos whose row changed at or after `after`.
+
+        Immich shows a partner's asset with `isFavorite: false` to the asking user, but its
+        `isFavorite` filter matches the owner's flag: which search returns a photo is what
+        says it is a favourite.
+        """
+        return {a.id for a in self._pages({**_changed_filters(after), "isFavorite": True})[0]}
 
     def memories(self, day: datetime) -> list[Asset]:
         """The photos of the on-this-day memories shown on `day`'s date."""

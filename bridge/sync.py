@@ -11,11 +11,14 @@ timeout changes nothing; the caller logs and counts it and tries again next poll
   changes of big person and tag sources, which move no timestamp on the photo.
 - Delta poll (every `poll_interval` in between): one search for photos whose row changed since
   the newest `updatedAt` seen (`updatedAfter`, without an `isFavorite` filter, trashed photos
-  included) finds new favourites, un-favourites, edits, trash and archive moves. Albums are
-  checked with one `GET /albums` and only those whose `updatedAt` or `assetCount` moved are
-  re-listed. Tag and person sets that fit in one search page (such as an exclude tag like
-  `frame-skip`) are re-listed, one request each; bigger ones wait for the full walk. Memories
-  are fetched again when the local date changes. Folders are re-scanned.
+  included) finds new favourites, un-favourites, edits, trash and archive moves. Immich shows
+  a partner's photo as no favourite to the key's user, so when the changes hold a photo that
+  is not known to be the user's own, the same search with `isFavorite: true` says which of
+  them are favourites. Albums are checked with one `GET /albums` and only those whose
+  `updatedAt` or `assetCount` moved are re-listed. Tag and person sets that fit in one search
+  page (such as an exclude tag like `frame-skip`) are re-listed, one request each; bigger ones
+  wait for the full walk. Memories are fetched again when the local date changes. Folders are
+  re-scanned.
 
 `updatedAfter` is the newest `updatedAt` seen plus one millisecond, so a poll with nothing new
 returns nothing; a change stamped in the very millisecond of the last one seen but committed
@@ -246,19 +249,29 @@ class Sync:
 
     def _changes(self, new: Library, lister: Lister) -> None:
         """Apply every photo changed since the watermark."""
-        changed = lister.changed_since(new.watermark + 0.001)
+        after = new.watermark + 0.001
+        changed = lister.changed_since(after)
+        liked = {a.id for a in changed if a.favorite}
+        if self.wanted.favorites and any(not self._mine(a, lister) for a in changed):
+            # A partner's photo always reads as no favourite: ask the favourites search.
+            liked = lister.favourites_changed_since(after)
         favorites = set(new.members.get(FAVORITES, frozenset()))
         for a in changed:
             new.watermark = max(new.watermark, a.updated)
-            if a.id in new.assets or a.favorite:
+            if a.id in new.assets or a.id in liked:
                 new.assets[a.id] = a
             if self.wanted.favorites:
-                if a.favorite:
+                if a.id in liked:
                     favorites.add(a.id)
                 else:
                     favorites.discard(a.id)
         if self.wanted.favorites:
             new.members[FAVORITES] = frozenset(favorites)
+
+    @staticmethod
+    def _mine(asset: Asset, lister: Lister) -> bool:
+        """Whether the asset's favourite flag is the key's user's own (a favourite always is)."""
+        return asset.favorite or (lister.policy.me is not None and asset.owner == lister.policy.me)
 
     def _albums(self, new: Library, lister: Lister) -> None:
         """Re-list the albums whose stamp moved (or whose name now points elsewhere)."""

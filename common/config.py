@@ -151,7 +151,7 @@ def _mqtt_checks(base_dir: Path) -> dict[str, Checker]:
     return {
         "host": text(),
         "port": integer(1, 65535),
-        "username": text(),
+        "username": text(optional=True),
         "password": text(optional=True),
         "base_topic": topic,
         "discovery_prefix": topic,
@@ -245,7 +245,10 @@ def _plain(obj: Any) -> dict[str, Any]:
 def _frame(frame: FrameConfig) -> dict[str, Any]:
     return {
         "secret": None if frame.secret is None else REDACTED,
-        "sources": [{s.kind: s.value} for s in frame.sources],
+        "sources": [
+            {s.kind: s.value, **({} if s.stacks == "primary" else {"stacks": s.stacks})}
+            for s in frame.sources
+        ],
         "exclude": [{e.kind: e.value} for e in frame.exclude],
         "image": _plain(frame.image),
         "schedule": [

@@ -31,6 +31,7 @@ from common.configmodel import (
     IMMICH_SOURCES,
     SCHEDULE_COMMANDS,
     SOURCE_KINDS,
+    STACKS,
     Exclude,
     FrameConfig,
     ImageProfile,
@@ -84,7 +85,7 @@ def _parse_frame(
         id=frame_id,
         secret=secret,
         sources=sources,
-        exclude=tuple(Exclude(kind, str(value)) for kind, value, _ in exclude),
+        exclude=tuple(Exclude(kind, str(value)) for kind, value, _, _ in exclude),
         image=image,
         schedule=schedule,
     )
@@ -98,11 +99,20 @@ def _sources(
         p.add(path, f"a frame needs at least one source ({kinds})", data)
         return ()
     out = []
-    for kind, value, item_path in _items(p, path, data, SOURCE_KINDS, "source", base_dir):
+    found = _items(p, path, data, SOURCE_KINDS, "source", base_dir, options=("stacks",))
+    for kind, value, item_path, options in found:
         if kind in IMMICH_SOURCES and not has_immich:
             p.add(item_path, "this source needs an `immich:` section (url, api_key)", value)
-        out.append(Source(kind, value))
+        stacks = options.get("stacks", "primary")
+        if stacks != "primary" and kind == "folder":
+            p.add(_sibling(item_path, "stacks"), "a folder has no stacks; remove it", stacks)
+        out.append(Source(kind, value, stacks))
     return tuple(out)
+
+
+def _sibling(item_path: str, key: str) -> str:
+    """The path of another key of the same list entry."""
+    return join(item_path.rsplit(".", 1)[0], key)
 
 
 def _source_checker(kind: str, base_dir: Path | None) -> Checker:
@@ -120,6 +130,10 @@ def _true(value: Any) -> bool:
     return True
 
 
+# Keys a source entry may have besides its kind, and their checks.
+OPTIONS = {"stacks": choice(STACKS)}
+
+
 def _items(
     p: Problems,
     path: str,
@@ -127,8 +141,10 @@ def _items(
     kinds: tuple[str, ...],
     what: str,
     base_dir: Path | None = None,
-) -> list[tuple[str, Any, str]]:
-    """One-key mappings such as `[{album: Family}, {tag: frame}]` → (kind, value, path)."""
+    options: tuple[str, ...] = (),
+) -> list[tuple[str, Any, str, dict[str, str]]]:
+    """One-key mappings such as `[{album: Family}, {tag: frame}]` → (kind, value, path, the
+    entry's `options` keys, such as `{album: Bursts, stacks: all}`)."""
     if data is None:
         return []
     if not isinstance(data, list):
@@ -137,19 +153,21 @@ def _items(
     out = []
     for i, item in enumerate(data):
         item_path = index(path, i)
-        if not isinstance(item, dict) or len(item) != 1:
+        keys = [k for k in item if k not in options] if isinstance(item, dict) else []
+        if not isinstance(item, dict) or len(keys) != 1:
             p.add(item_path, f"expected one {what} key, one of {'|'.join(kinds)}", item)
             continue
-        ((kind, raw),) = item.items()
+        kind, raw = keys[0], item[keys[0]]
         if kind not in kinds:
             close = difflib.get_close_matches(str(kind), kinds, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             p.add(join(item_path, kind), f"unknown {what}{hint}, expected {'|'.join(kinds)}", kind)
             continue
         before = p.count
+        extra = {k: p.check(join(item_path, k), item[k], OPTIONS[k]) for k in options if k in item}
         value = p.check(join(item_path, kind), raw, _source_checker(kind, base_dir))
         if p.count == before:
-            out.append((kind, value, join(item_path, kind)))
+            out.append((kind, value, join(item_path, kind), extra))
     return out
 
 

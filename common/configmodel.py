@@ -17,6 +17,8 @@ FORMATS = ("bmp8", "bmp16")
 FITS = ("contain", "cover", "blur", "smart")
 IMMICH_SOURCES = ("favorites", "album", "person", "tag", "memories")
 SOURCE_KINDS = (*IMMICH_SOURCES, "folder")
+# A source's `stacks:` choices: the primary photo of each Immich stack, or every member.
+STACKS = ("primary", "all")
 EXCLUDE_KINDS = ("tag", "person", "album")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 SCHEDULE_COMMANDS = ("display", "brightness", "auto_brightness", "pause", "interval")
@@ -45,7 +47,7 @@ class ImmichConfig:
 class MqttConfig:
     host: str = "localhost"
     port: int = 1883
-    username: str = "bridge"
+    username: str | None = "bridge"  # None: an anonymous client, if the broker allows one
     password: str | None = None
     base_topic: str = "titanoframe"
     discovery_prefix: str = "homeassistant"
@@ -104,6 +106,9 @@ class Source:
     kind: str
     # True for favorites/memories; a name or UUID for album/person/tag; an absolute path for folder.
     value: str | bool
+    # Of an Immich stack (a burst, RAW + JPEG): only the primary photo, as Immich's timeline
+    # shows it, or every member.
+    stacks: str = "primary"
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,8 @@ _CHUNK = 64 << 10
 _ERROR_BODY_LIMIT = 64 << 10
 # A search page of 1000 assets with exif is about 2 MB; far past that is not Immich.
 _JSON_LIMIT = 256 << 20
+# Immich's answer for an asset whose files (previews) are not there yet.
+_NOT_READY = "Asset media not found"
 
 
 class ImmichError(Exception):
@@ -55,6 +57,12 @@ class ImmichResponseError(ImmichError):
 
 class ImmichNotFound(ImmichError):
     """Unknown id: Immich answers 404, or 400 'Not found or no … access'."""
+
+
+class ImmichNotReady(ImmichError):
+    """The asset exists but its preview does not yet: a fresh upload whose thumbnail job has
+    not run (Immich answers 404 'Asset media not found' for seconds, or longer during imports).
+    """
 
 
 def _api_base(url: str) -> str:
@@ -194,6 +202,8 @@ class ImmichClient:
         reason = f"{where} → {status}: {self._scrub(text)}"
         if status in (401, 403):
             raise ImmichAuthError(self._scrub(text), status)
+        if status == 404 and text.startswith(_NOT_READY):
+            raise ImmichNotReady(reason)
         if status == 404 or (status == 400 and text.startswith("Not found or no")):
             raise ImmichNotFound(reason)
         raise ImmichResponseError(reason, status)
@@ -300,10 +310,15 @@ class ImmichClient:
     def thumbnail(
         self, asset_id: str, size: str = "preview", max_bytes: int = 40 << 20
     ) -> tuple[bytes, str]:
-        """The asset's rendered image (`preview`: JPEG, `thumbnail`: WEBP) and its media type."""
+        """The asset's rendered image (`preview`: JPEG, `thumbnail`: WEBP) and its media type.
+
+        Always the edited rendition: Immich keeps crops and rotations apart from the original
+        and serves them only when asked, while the asset's `width`/`height` are the edited
+        ones. For a photo never edited both renditions are the same bytes.
+        """
         path = f"/assets/{quote(asset_id, safe='')}/thumbnail"
         where = f"GET /api{path}"
-        resp = self._send("GET", path, params={"size": size})
+        resp = self._send("GET", path, params={"size": size, "edited": "true"})
         self._raise_for_status(resp, where)
         ctype = resp.headers.get("Content-Type", "application/octet-stream")
         data = self._read(resp, where, max_bytes)

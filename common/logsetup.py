@@ -1,16 +1,32 @@
 """Logging for titanoframe's daemons: one line per record (`time level logger message`) on
 stderr, and a filter that masks secret values wherever they would appear. Writes to stderr only.
+
+What is known to be a secret by its key (the effective config, redacted with
+`common.config.redacted_line`) is logged with `extra=REDACTED_BY_KEY` and left alone: masking
+values there would only mangle it, as a short secret such as `k` would turn every `k` of the
+line into `***`.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import time
 from collections.abc import Iterable
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 MASK = "***"
+# A record whose secrets were already replaced by their keys; `log.info(..., extra=...)`.
+REDACTED_BY_KEY = {"redacted_by_key": True}
+# Secrets at least this long are masked wherever they appear; a shorter one only as a whole
+# word, so a password such as `k` or `frame` does not eat ordinary text.
+WHOLE_WORD_BELOW = 8
+
+
+def _pattern(secret: str) -> str:
+    text = re.escape(secret)
+    return text if len(secret) >= WHOLE_WORD_BELOW else rf"(?<![0-9A-Za-z]){text}(?![0-9A-Za-z])"
 
 
 class SecretFilter(logging.Filter):
@@ -23,14 +39,13 @@ class SecretFilter(logging.Filter):
         super().__init__()
         # Longest first, so a secret that contains another is masked whole.
         self.secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+        self._re = re.compile("|".join(map(_pattern, self.secrets))) if self.secrets else None
 
     def mask(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, MASK)
-        return text
+        return text if self._re is None else self._re.sub(MASK, text)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self.secrets:
+        if not self.secrets or getattr(record, "redacted_by_key", False):
             return True
         record.msg = self.mask(record.getMessage())
         record.args = None

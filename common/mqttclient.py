@@ -28,13 +28,14 @@ def client_id(program: str) -> str:
 def make_client(
     config: MqttConfig,
     client_id: str,
-    username: str,
+    username: str | None,
     password: str | None,
     protocol: MQTTProtocolVersion = MQTTProtocolVersion.MQTTv311,
 ) -> mqtt.Client:
     """A paho client with login, TLS and reconnect back-off set; callbacks are the caller's."""
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=protocol)
-    client.username_pw_set(username, password)
+    if username is not None:  # None: connect anonymously, for a broker that allows it
+        client.username_pw_set(username, password)
     if config.tls:
         client.tls_set(ca_certs=config.ca_file)
     client.reconnect_delay_set(min_delay=1, max_delay=30)

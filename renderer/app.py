@@ -145,7 +145,7 @@ async def _send(service: Service, job: Job, headers: dict[str, str]) -> web.Stre
     try:
         rendered = await service.pipeline.produce(job)
     except PictureError as exc:
-        return problem(exc.status, exc.code, exc.reason)
+        return problem(exc.status, exc.code, exc.reason, **exc.headers)
     fresh = _open(rendered.path)
     if fresh is None:  # evicted before it could be sent: only a cache far too small does that
         reason = "the picture was evicted as soon as it was rendered; raise renderer.cache_max_mb"

@@ -10,7 +10,7 @@ import os
 import sys
 
 from common.config import ConfigError, format_errors, load_config, redacted_line, secret_values
-from common.logsetup import LEVELS, setup_logging
+from common.logsetup import LEVELS, REDACTED_BY_KEY, setup_logging
 from renderer.service import StartError, run
 
 
@@ -30,7 +30,8 @@ def main(argv: list[str] | None = None) -> int:
         print(format_errors(args.config, exc.errors), end="", file=sys.stderr)
         return 2
     setup_logging(args.log_level, secret_values(config))
-    logging.getLogger("renderer").info("effective config: %s", redacted_line(config))
+    line = redacted_line(config)
+    logging.getLogger("renderer").info("effective config: %s", line, extra=REDACTED_BY_KEY)
     try:
         run(config)
     except StartError as exc:

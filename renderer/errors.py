@@ -12,6 +12,8 @@ FailureTuple = tuple[int, str, str, bool]
 
 # Codes of failures in rendering or storing a picture; every other code is about its source.
 RENDER_CODES = frozenset({"bad_image", "render_crashed", "cache_unwritable"})
+# Seconds a client is told to wait before asking again after a 503 (the cause may pass soon).
+RETRY_AFTER = 5
 
 
 class PictureError(Exception):
@@ -26,6 +28,11 @@ class PictureError(Exception):
         self.code = code
         self.reason = reason
         self.retryable = retryable
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Extra response headers: a 503 says when to ask again."""
+        return {"Retry-After": str(RETRY_AFTER)} if self.status == 503 else {}
 
     def as_tuple(self) -> FailureTuple:
         return (self.status, self.code, self.reason, self.retryable)

@@ -63,6 +63,9 @@ _UNTYPED = {"", "application/octet-stream", "binary/octet-stream"}
 _BLUR_SIZE = (60, 40)  # the blurred background is made this small, then enlarged
 _BLUR_RADIUS = 2.5
 _BLUR_DIM = 0.7  # darken the background so the picture itself stands out
+# A face box is used only on an image of its reference image's shape, within this much (decoding
+# at a reduced scale rounds each side).
+_SHAPE_TOLERANCE = 0.03
 
 
 class ImageError(Exception):
@@ -215,11 +218,16 @@ def _needed(shown: Size, fit: str, size: Size) -> Size:
 
 
 def _scale_faces(faces: Sequence[FaceBox], size: Size) -> list[Box]:
-    """Face boxes in the decoded image's pixels; boxes with nonsense dimensions are ignored."""
+    """Face boxes in the decoded image's pixels; boxes with nonsense dimensions are ignored,
+    and so are boxes found on an image of another shape than this one."""
     boxes: list[Box] = []
     for x1, y1, x2, y2, ref_w, ref_h in faces:
         # Written so NaN fails too; an infinite edge would make the crop window NaN.
         if not (ref_w > 0 and ref_h > 0 and x2 > x1 and y2 > y1):
+            continue
+        # Faces found before a crop or rotation in Immich's editor point at the wrong place
+        # on the edited preview; no box beats a box on a stranger's shoulder.
+        if abs(ref_w * size[1] - ref_h * size[0]) > _SHAPE_TOLERANCE * ref_w * size[1]:
             continue
         if not all(math.isfinite(v) for v in (x1, y1, x2, y2)):
             continue

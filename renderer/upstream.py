@@ -4,8 +4,10 @@ Does I/O (HTTP to Immich, file reads). Fetches run in the render worker processe
 its own `Upstream` built from an `UpstreamSpec`; the serving process keeps one only to ping
 Immich for /healthz. Every failure becomes a `PictureError` carrying the HTTP status the
 renderer answers with and a reason safe to show. Besides the bytes it fetches what the render
-profile needs: face boxes for the `smart` fit and the asset's metadata for a caption. Neither
-is worth failing a picture for.
+profile needs: face boxes for the `smart` fit and the asset's metadata for a caption. When
+Immich cannot give them for good (a missing scope), the picture is rendered without them; when
+it may soon (unreachable, 5xx), the picture fails as retryable (503 with Retry-After) rather than
+be cached, and kept by frames, without them.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from common.immich import (
     ImmichClient,
     ImmichError,
     ImmichNotFound,
+    ImmichNotReady,
     ImmichResponseError,
     ImmichUnreachable,
 )
@@ -117,6 +120,11 @@ def immich_failure(exc: ImmichError) -> PictureError:
     """The renderer's answer to an Immich failure. Pure."""
     if isinstance(exc, ImmichNotFound):
         return PictureError(404, "not_in_immich", f"Immich has no such asset: {exc.reason}")
+    if isinstance(exc, ImmichNotReady):
+        # A fresh upload: Immich is still making its preview. Nothing is cached, and the frame
+        # (told 503 with Retry-After) and the pre-render both ask again shortly.
+        reason = f"Immich has no preview of this asset yet: {exc.reason}"
+        return PictureError(503, "preview_not_ready", reason, retryable=True)
     if isinstance(exc, ImmichUnreachable):
         return PictureError(502, "immich_unreachable", exc.reason, retryable=True)
     retry = isinstance(exc, ImmichResponseError) and (exc.status or 0) >= 500
@@ -172,10 +180,24 @@ class Upstream:
 
     def _from_immich(self, asset_id: str, profile: ImageProfile) -> SourceImage:
         client = self._client()
+        # The small requests first: when one of them fails for a while, the preview's
+        # megabytes are not fetched for nothing.
+        faces, meta = self._details(client, asset_id, profile)
         try:
             data, ctype = client.thumbnail(asset_id, "preview", max_bytes=self.max_bytes)
         except ImmichError as exc:
             raise immich_failure(exc) from None
+        return SourceImage(data, None if ctype in _UNTYPED else ctype, faces, meta)
+
+    def _details(
+        self, client: ImmichClient, asset_id: str, profile: ImageProfile
+    ) -> tuple[tuple[FaceBox, ...], Mapping[str, Any] | None]:
+        """Face boxes and caption fields, as far as the profile needs them.
+
+        A failure that may pass (Immich unreachable or 5xx) fails the picture as retryable:
+        rendered without its caption it would be cached, and kept by frames, as if final. One
+        that will not pass (a missing scope, an unknown id) leaves them out for good.
+        """
         faces: tuple[FaceBox, ...] = ()
         meta: Mapping[str, Any] | None = None
         try:
@@ -186,8 +208,11 @@ class Upstream:
                 albums = client.albums_of(asset_id) if "{album" in profile.caption else []
                 meta = caption_meta(client.asset(asset_id), albums)
         except ImmichError as exc:
+            if immich_failure(exc).retryable:
+                reason = f"the picture's faces or caption could not be fetched: {exc.reason}"
+                raise PictureError(503, "details_unavailable", reason, retryable=True) from None
             log.info("rendering %s without faces/caption data: %s", asset_id, exc.reason)
-        return SourceImage(data, None if ctype in _UNTYPED else ctype, faces, meta)
+        return faces, meta
 
     def _read_file(self, path: Path) -> SourceImage:
         try:

@@ -4,6 +4,7 @@ and the next good poll catches up. A mass removal waits for a full walk to confi
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -105,6 +106,33 @@ def test_immich_down_at_start_is_not_fatal(broker: Mosquitto, fake: FakeImmich) 
     bridge.close()
 
 
+def test_an_outage_is_logged_when_it_starts_and_ends_and_counted(
+    broker: Mosquitto, fake: FakeImmich, caplog: pytest.LogCaptureFixture
+) -> None:
+    ids = fake.add_favorites(5)
+    bridge = bridge_for(broker, fake)
+    caplog.set_level(logging.DEBUG)
+    caplog.clear()
+    fake.fail_next(10_000, status=503)  # 40 s away: the bridge polls every 30 s
+    bridge.step()
+    bridge.step()
+    fake.clear_faults()
+    bridge.step()
+    bridge.step()
+    loud = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [r.levelname for r in loud] == ["ERROR"]
+    assert "503: Service Unavailable" in loud[0].getMessage()
+    back = [r.getMessage() for r in caplog.records if "answers again" in r.getMessage()]
+    assert back == ["Immich answers again after 60 s (2 polls failed)"]
+    metrics = bridge.service.metrics
+    assert metrics.get("immich_outages_total") == 1
+    assert metrics.get("immich_outage_seconds_total") == 60
+    assert metrics.get("poll_errors_total", reason="response") == 2
+    assert metrics.get("immich_up") == 1
+    assert set(manifest_of(retained(broker))) == set(ids)
+    bridge.close()
+
+
 def test_mass_unfavourite_is_held_until_a_full_walk(broker: Mosquitto, fake: FakeImmich) -> None:
     ids = fake.add_favorites(10)
     bridge = bridge_for(broker, fake)
@@ -158,7 +186,7 @@ def test_held_drop_that_goes_away_is_never_published(broker: Mosquitto, fake: Fa
 def test_confirmed_drop_whose_publish_failed_goes_out_on_the_next_tick() -> None:
     # The decisions alone: a failed publish is a plan that was never settled.
     ids = [f"00000000-0000-4000-8000-{n:012d}" for n in range(10)]
-    photos = [Asset(i, f"c{i}", None, 800, 600, 0.0, 0.0, True) for i in ids]
+    photos = [Asset(i, f"c{i}", "t", 800, 600, 0.0, 0.0, True) for i in ids]
     state = FrameState(frame(), "http://renderer.test/v1/frames/kitchen/pictures/", 0.5)
     mirror = Mirror()
 

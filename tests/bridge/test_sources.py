@@ -133,12 +133,19 @@ def test_parse_asset_skips_what_it_cannot_use() -> None:
 
 
 def test_policy_leaves_out_partners_only_when_asked() -> None:
-    mine = Asset("a", "c", None, 1, 1, 0, 0, owner="me")
-    theirs = Asset("b", "c", None, 1, 1, 0, 0, owner="partner")
+    mine = Asset("a", "c", "t", 1, 1, 0, 0, owner="me")
+    theirs = Asset("b", "c", "t", 1, 1, 0, 0, owner="partner")
     assert Policy(me="me").allows(theirs)
     assert not Policy(include_partners=False, me="me").allows(theirs)
     assert Policy(include_partners=False, me="me").allows(mine)
-    assert not Policy().allows(Asset("c", "c", None, 1, 1, 0, 0, visibility="hidden"))
+    assert not Policy().allows(Asset("c", "c", "t", 1, 1, 0, 0, visibility="hidden"))
+
+
+def test_policy_leaves_out_an_immich_photo_until_it_has_a_preview() -> None:
+    uploading = Asset("a", "c", None, 1, 1, 0, 0)
+    assert not Policy().allows(uploading)
+    assert Policy().allows(replace(uploading, thumbhash="t"))
+    assert Policy().allows(replace(uploading, path="/photos/a.jpg"))  # folders have none
 
 
 def _write(path: Path, size: tuple[int, int], orientation: int | None = None) -> None:

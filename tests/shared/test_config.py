@@ -122,6 +122,8 @@ def test_example_documents_every_key() -> None:
         *configmodel.DAYS,
         *configmodel.FITS,
         *configmodel.FORMATS,
+        *configmodel.STACKS,
+        "stacks",
         "at",
         "days",
     ]

@@ -236,7 +236,7 @@ def test_thumbnail_sizes_and_types_follow_immich(
     assert img.size == expected
     marker = img.convert("L").getpixel((1, 1))  # the upright marker is white, top left
     assert isinstance(marker, int) and marker > 240
-    assert fake.requests[-1].query == {"size": size}
+    assert fake.requests[-1].query == {"size": size, "edited": "true"}
 
 
 def test_thumbnail_bytes_change_after_an_edit(fake: FakeImmich, client: ImmichClient) -> None:

@@ -20,7 +20,7 @@ import pytest
 import requests
 from PIL import Image
 
-from common.immich import USER_AGENT, ImmichClient, ImmichError
+from common.immich import USER_AGENT, ImmichClient, ImmichError, ImmichNotReady
 from tests.kit.fakes.immich import Exchange, FakeImmich
 from tests.kit.fakes.immich_routes import ROUTES
 from tests.kit.openapi import spec
@@ -46,6 +46,8 @@ def _seed(fake: FakeImmich) -> dict[str, str]:
     video = fake.add_asset(type="VIDEO", favorite=True)
     shared = fake.add_asset(favorite=True, owner=partner)
     archived, trashed = fake.add_asset(favorite=True), fake.add_asset(favorite=True)
+    fresh = fake.add_asset(favorite=True, previewed=False)
+    fake.stack(*fake.add_assets(3, favorite=True))
     fake.add_assets(30)
     fake.now = NOW
     fake.archive(archived)
@@ -62,7 +64,7 @@ def _seed(fake: FakeImmich) -> dict[str, str]:
     return {
         "photo": photo, "portrait": portrait, "live": live, "video": video, "shared": shared,
         "archived": archived, "trashed": trashed, "album": album, "alice": alice,
-        "family": family,
+        "family": family, "fresh": fresh,
     }  # fmt: skip
 
 
@@ -73,6 +75,7 @@ def _client_traffic(fake: FakeImmich, ids: dict[str, str]) -> None:
         c.ping(), c.version(), c.permissions(), c.missing_scopes(["asset.read"]), c.me()
         for filters in (
             {"isFavorite": True, "type": "IMAGE", "visibility": "timeline", "withExif": True},
+            {"isFavorite": True, "withStacked": True},
             {"updatedAfter": since, "type": "IMAGE"},
             {"withDeleted": True, "isFavorite": True},
             {"trashedAfter": since},
@@ -87,6 +90,8 @@ def _client_traffic(fake: FakeImmich, ids: dict[str, str]) -> None:
         c.memories(NOW), c.memories(NOW + timedelta(days=3))
         for key in ("photo", "portrait", "video", "shared", "trashed"):
             c.thumbnail(ids[key]), c.thumbnail(ids[key], "thumbnail")
+        with pytest.raises(ImmichNotReady):
+            c.thumbnail(ids["fresh"])
         fake.fail_next(1, status=500, path="/albums")
         for call in (c.albums, lambda: c.thumbnail(NOBODY), lambda: c.faces(NOBODY)):
             with pytest.raises(ImmichError):
@@ -436,3 +441,62 @@ def test_30000_favourites_seed_at_once_and_cost_no_images_until_fetched() -> Non
     assert len(set(ids)) == 30_000
     assert (len(items), following) == (1000, 2)
     assert fake.thumbnails_rendered == 1
+
+
+def test_the_edited_preview_is_served_only_when_asked_for() -> None:
+    with FakeImmich() as fake:
+        photo, untouched = fake.add_assets(2)
+        fake.edit(photo, rotate=90)
+        url = f"{fake.url}/api/assets/{{}}/thumbnail"
+        key = {"x-api-key": fake.api_key}
+
+        def size(asset: str, **query: str) -> tuple[int, int]:
+            reply = requests.get(url.format(asset), params=query, headers=key, timeout=5)
+            return Image.open(io.BytesIO(reply.content)).size
+
+        def body(asset: str, **query: str) -> bytes:
+            return requests.get(url.format(asset), params=query, headers=key, timeout=5).content
+
+        assert size(photo, size="preview") == (1920, 1440)  # unedited, as Immich answers
+        assert size(photo, size="preview", edited="true") == (1440, 1920)
+        assert body(untouched, size="preview") == body(untouched, size="preview", edited="true")
+
+
+def test_a_partners_favourite_is_found_by_the_filter_but_reads_as_no_favourite() -> None:
+    with FakeImmich() as fake, ImmichClient(fake.url, fake.api_key) as c:
+        theirs = fake.add_asset(favorite=True, owner=fake.add_partner())
+        mine = fake.add_asset(favorite=True)
+        found = {a["id"]: a["isFavorite"] for a in c.search_assets({"isFavorite": True})}
+    assert found == {theirs: False, mine: True}
+
+
+def test_a_fresh_upload_has_no_thumbhash_and_no_preview_until_its_job_ran() -> None:
+    with FakeImmich() as fake, ImmichClient(fake.url, fake.api_key) as c:
+        fake.now = NOW
+        fresh = fake.add_asset(previewed=False)
+        assert c.asset(fresh)["thumbhash"] is None
+        reply = requests.get(
+            f"{fake.url}/api/assets/{fresh}/thumbnail", headers={"x-api-key": fake.api_key},
+            timeout=5,
+        )  # fmt: skip
+        assert (reply.status_code, reply.json()["message"]) == (404, "Asset media not found")
+        fake.advance(2)
+        fake.make_previews(fresh)
+        ready = c.asset(fresh)
+        assert ready["thumbhash"] and ready["updatedAt"] == "2025-06-01T12:00:02.000Z"
+        assert c.thumbnail(fresh)[1] == "image/jpeg"
+
+
+def test_every_member_of_a_stack_is_found_and_with_stacked_names_its_primary() -> None:
+    with FakeImmich() as fake, ImmichClient(fake.url, fake.api_key) as c:
+        single = fake.add_asset()
+        burst = fake.add_assets(3)
+        stack_id = fake.stack(*burst)
+        plain = {a["id"]: a for a in c.search_assets({"type": "IMAGE"})}
+        marked = {a["id"]: a["stack"] for a in c.search_assets({"withStacked": True})}
+        unstacked = [a["id"] for a in c.search_assets({"withStacked": False})]
+    assert set(plain) == {single, *burst} and all("stack" not in a for a in plain.values())
+    assert marked[single] is None
+    assert {marked[b]["primaryAssetId"] for b in burst} == {burst[0]}
+    assert marked[burst[1]] == {"id": stack_id, "primaryAssetId": burst[0], "assetCount": 3}
+    assert unstacked == [single]  # Immich's `withStacked: false` drops every stacked asset

@@ -7,7 +7,14 @@
 Seed and change the library through the `Library` methods (`add_asset`, `add_favorites`,
 `favorite`, `edit`, `trash`, `delete`, `add_album`, `add_person`, `add_face`, `add_tag`,
 `add_memory`, …); set `fake.now` to control `updatedAt`, and `set_preview` to make an
-asset's preview chosen bytes (a hostile body, a photo-like JPEG). Break it on purpose with
+asset's preview chosen bytes (a hostile body, a photo-like JPEG).
+
+It behaves as a real Immich 3 does where that surprises: an edit (`edit(id, rotate=90)`)
+changes `width`/`height` but the preview stays unedited unless asked with `edited=true`; a
+partner's asset reads `isFavorite: false` though the favourites filter finds it; a fresh
+upload (`add_asset(previewed=False)`) has no thumbhash and its preview answers 404 "Asset media
+not found" until `make_previews`; members of a `stack` are all listed, and `withStacked: true`
+names their primary. Break it on purpose with
 `fail_next`, `delay`, `truncate_next`, `garbage_next` and `no_length_next`, each for one path
 prefix or all.
 Inspect traffic with `requests`, `count()` and `bytes_sent`.

@@ -56,7 +56,17 @@ def person(p: Person) -> dict[str, Any]:
     }
 
 
-def asset(lib: Library, a: Asset, *, with_exif: bool, with_people: bool) -> dict[str, Any]:
+def stack(lib: Library, a: Asset) -> dict[str, Any] | None:
+    found = lib.stacks.get(a.stack_id) if a.stack_id else None
+    if found is None:
+        return None
+    count = len(found.asset_ids)
+    return {"id": found.id, "primaryAssetId": found.primary_id, "assetCount": count}
+
+
+def asset(
+    lib: Library, a: Asset, *, with_exif: bool, with_people: bool, with_stack: bool = False
+) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": a.id,
         "type": a.type,
@@ -72,7 +82,8 @@ def asset(lib: Library, a: Asset, *, with_exif: bool, with_people: bool) -> dict
         "fileModifiedAt": iso(a.taken),
         "localDateTime": iso(a.local),
         "updatedAt": iso(a.updated),
-        "isFavorite": a.favorite,
+        # Immich answers for the asking user: someone else's favourite is not theirs.
+        "isFavorite": a.favorite and a.owner_id == lib.owner.id,
         "isArchived": a.visibility == "archive",
         "isTrashed": a.deleted_at is not None,
         "isOffline": a.offline,
@@ -86,6 +97,8 @@ def asset(lib: Library, a: Asset, *, with_exif: bool, with_people: bool) -> dict
         "width": a.width,
         "height": a.height,
     }
+    if with_stack:
+        out["stack"] = stack(lib, a)
     if with_exif:
         out["exifInfo"] = exif(a)
     if with_people:

@@ -24,6 +24,7 @@ from tests.kit.fakes.immich_rows import (
     Face,
     Memory,
     Person,
+    Stack,
     Tag,
     User,
     new_id,
@@ -55,6 +56,7 @@ class Library:
         self.faces: dict[str, Face] = {}
         self.tags: dict[str, Tag] = {}
         self.memories: dict[str, Memory] = {}
+        self.stacks: dict[str, Stack] = {}
         self.keys: dict[str, ApiKey] = {}  # by secret
 
     # -- clock -----------------------------------------------------------------------------
@@ -123,15 +125,18 @@ class Library:
         height: int = 3024,
         visibility: str = "timeline",
         live: bool = False,
+        previewed: bool = True,
         file_name: str | None = None,
         **exif: Any,
     ) -> str:
         """One asset; returns its id. `width`×`height` are upright; `exif` takes city, country,
         state, description, orientation ("6" = shot rotated), time_zone, make, model, rating.
-        `live=True` adds the hidden VIDEO half and links it by livePhotoVideoId."""
+        `live=True` adds the hidden VIDEO half and links it by livePhotoVideoId.
+        `previewed=False` is a fresh upload: no thumbhash, and its previews answer 404 until
+        `make_previews`."""
         with self.lock:
             asset = self._new_asset(owner, taken, type, width, height, file_name, exif)
-            asset.favorite, asset.visibility = favorite, visibility
+            asset.favorite, asset.visibility, asset.previewed = favorite, visibility, previewed
             if live:
                 video = self._new_asset(owner, asset.taken, "VIDEO", width, height, None, {})
                 video.visibility = "hidden"
@@ -216,10 +221,19 @@ class Library:
     def set_offline(self, asset_id: str, offline: bool = True) -> None:
         self._change(asset_id, offline=offline)
 
-    def edit(self, asset_id: str) -> None:
-        """An edit in Immich's editor: previews regenerate, so the thumbhash changes."""
+    def edit(self, asset_id: str, rotate: int = 0) -> None:
+        """An edit in Immich's editor (rotated `rotate` degrees clockwise): previews regenerate,
+        so the thumbhash changes, and `width`/`height` become the edited ones. The unedited
+        preview stays what it was; only a request with `edited=true` gets the edited one."""
         with self.lock:
-            self._change(asset_id, edits=need(self.assets, asset_id, "asset").edits + 1)
+            asset = need(self.assets, asset_id, "asset")
+            size = (
+                (asset.height, asset.width) if rotate % 180 == 90 else (asset.width, asset.height)
+            )
+            self._change(
+                asset_id, edits=asset.edits + 1, rotation=(asset.rotation + rotate) % 360,
+                width=size[0], height=size[1],
+            )  # fmt: skip
 
     def replace_file(self, asset_id: str) -> None:
         """The original is replaced: new checksum, new previews."""
@@ -231,6 +245,28 @@ class Library:
         with self.lock:
             need(self.assets, asset_id, "asset").exif.update(exif)
             self.version += 1
+
+    def make_previews(self, asset_id: str) -> None:
+        """Immich's thumbnail job for a fresh upload: previews exist, the thumbhash is set."""
+        self._change(asset_id, previewed=True)
+
+    def stack(self, *asset_ids: str) -> str:
+        """A stack of these assets, the first its primary; returns the stack id. The members'
+        rows point at the stack, so their `updatedAt` moves."""
+        with self.lock:
+            stack = Stack(new_id(), asset_ids[0], list(asset_ids))
+            for asset_id in asset_ids:
+                need(self.assets, asset_id, "asset")
+            self.stacks[stack.id] = stack
+            for asset_id in asset_ids:
+                self._change(asset_id, stack_id=stack.id)
+            return stack.id
+
+    def describe(self, asset_id: str, description: str) -> None:
+        """The owner edits the description in Immich: exif changes and so does the asset row."""
+        with self.lock:
+            need(self.assets, asset_id, "asset").exif["description"] = description
+            self._change(asset_id)
 
     def delete(self, asset_id: str) -> None:
         """Permanent delete: the row and everything pointing at it disappear."""
@@ -246,4 +282,6 @@ class Library:
                 del self.faces[face_id]
             for memory in self.memories.values():
                 memory.asset_ids = [a for a in memory.asset_ids if a != asset_id]
+            if asset.stack_id in self.stacks:
+                self.stacks[asset.stack_id].asset_ids.remove(asset_id)
             self.version += 1

@@ -8,6 +8,7 @@ Unknown or inaccessible ids get Immich's 400 "Not found or no <scope> access".
 from __future__ import annotations
 
 import json
+import secrets
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -58,20 +59,25 @@ class ImageCache:
         with self._lock:
             self._previews[asset_id] = (data, content_type)
 
-    def get(self, lib: Library, asset: Asset, size: str) -> tuple[bytes, str]:
+    def get(self, lib: Library, asset: Asset, size: str, edited: bool) -> tuple[bytes, str]:
+        """The rendition; Immich serves the edited one only when asked (`edited=true`)."""
         if size == "preview":
             with self._lock:
                 fixed = self._previews.get(asset.id)
             if fixed is not None:
                 return fixed
         with lib.lock:
-            key = (asset.id, asset.thumbhash, size)
+            edited = edited and asset.edits > 0
+            key = (asset.id, str(asset.thumbhash) if edited else "unedited", size)
             faces = [
                 (f.box[0] / f.image_size[0], f.box[1] / f.image_size[1],
                  f.box[2] / f.image_size[0], f.box[3] / f.image_size[1])
                 for f in lib.faces.values() if f.asset_id == asset.id
             ]  # fmt: skip
-            seed, width, height = asset.seed + 31 * asset.edits, asset.width, asset.height
+            if edited:
+                seed, (width, height) = asset.seed + 31 * asset.edits, (asset.width, asset.height)
+            else:
+                seed, (width, height) = asset.seed, asset.unedited_size
         with self._lock:
             if key in self._entries:
                 self._entries.move_to_end(key)
@@ -142,7 +148,10 @@ def search(call: Call) -> Reply:
         return error_reply(401, "Elevated permission is required")
     items, next_page = call.searches.page(call.lib, body)
     exif, people = bool(body.get("withExif")), bool(body.get("withPeople"))
-    dtos = [dto.asset(call.lib, a, with_exif=exif, with_people=people) for a in items]
+    stacks = body.get("withStacked") is True
+    dtos = [
+        dto.asset(call.lib, a, with_exif=exif, with_people=people, with_stack=stacks) for a in items
+    ]
     return json_reply({
         "albums": {"total": 0, "count": 0, "items": [], "facets": []},
         "assets": {
@@ -164,7 +173,13 @@ def thumbnail(call: Call) -> Reply:
         found = _visible_asset(call, call.params["id"])
     if found is None:
         return error_reply(400, "Not found or no asset.view access")
-    data, media = call.images.get(call.lib, found, call.query.get("size", "thumbnail"))
+    if not found.previewed:  # a fresh upload whose thumbnail job has not run yet
+        return error_reply(
+            404, "Asset media not found", error="Not Found", statusCode=404,
+            correlationId=secrets.token_hex(4),
+        )  # fmt: skip
+    size, edited = call.query.get("size", "thumbnail"), _flag(call.query, "edited")
+    data, media = call.images.get(call.lib, found, size, edited)
     headers = {"Cache-Control": "private, max-age=86400, no-transform"}
     return Reply(200, data, media, headers)
 

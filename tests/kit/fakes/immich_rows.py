@@ -50,6 +50,9 @@ class Asset:
     live_video_id: str | None = None
     duration_ms: int | None = None
     edits: int = 0
+    rotation: int = 0  # degrees clockwise of the edits; 90 and 270 swap width and height
+    previewed: bool = True  # False from an upload until its thumbnail job has run
+    stack_id: str | None = None
     revision: int = 0
     exif: dict[str, Any] = field(default_factory=dict)
     tag_ids: set[str] = field(default_factory=set)
@@ -59,14 +62,23 @@ class Asset:
         return int(self.id.replace("-", "")[:12], 16) + 7919 * self.revision
 
     @property
+    def unedited_size(self) -> tuple[int, int]:
+        """Upright size of the original, before edits (`width`/`height` are the edited one)."""
+        turned = self.rotation % 180 == 90
+        return (self.height, self.width) if turned else (self.width, self.height)
+
+    @property
     def checksum(self) -> str:
         """Base64 SHA-1 of the original file: changes only when the file is replaced."""
         digest = hashlib.sha1(f"{self.id}/{self.revision}".encode()).digest()
         return base64.b64encode(digest).decode()
 
     @property
-    def thumbhash(self) -> str:
-        """Changes whenever the previews are regenerated (an edit, a new file)."""
+    def thumbhash(self) -> str | None:
+        """Changes whenever the previews are regenerated (an edit, a new file); None until
+        the first ones exist."""
+        if not self.previewed:
+            return None
         raw = hashlib.sha256(f"{self.id}/{self.revision}/{self.edits}".encode()).digest()
         return base64.b64encode(raw[:24]).decode()
 
@@ -78,6 +90,15 @@ class Asset:
             return self.taken
         # Immich labels the local wall-clock time as UTC.
         return self.taken.astimezone(ZoneInfo(zone)).replace(tzinfo=UTC)
+
+
+@dataclass(slots=True, eq=False)
+class Stack:
+    """Photos Immich shows as one (a burst, RAW + JPEG); its timeline shows only the primary."""
+
+    id: str
+    primary_id: str
+    asset_ids: list[str]
 
 
 @dataclass(slots=True, eq=False)

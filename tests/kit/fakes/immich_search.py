@@ -1,10 +1,13 @@
 """Immich's `POST /search/metadata` semantics over the fake library. Pure, no I/O.
 
-What it copies from Immich 3.x: partners' assets are searched with the owner's; without a
+What it copies from Immich 3.x: partners' assets are searched with the owner's (`isFavorite`
+matches the owner's flag, though the answer shows a partner's asset as no favourite); without a
 `visibility` filter archived and hidden assets (the video halves of live photos) come back but
-locked ones do not; trashed assets need `withDeleted` (or a `trashed…` bound); `albumIds`,
-`personIds` and `tagIds` must all match, a tag matching its descendants too; order is by taken
-date, newest first unless `order: asc`; `nextPage` is the next page number as a string.
+locked ones do not; trashed assets need `withDeleted` (or a `trashed…` bound); every member of
+a stack comes back (`withStacked: true` adds each asset's `stack`, `false` drops stacked ones);
+`albumIds`, `personIds` and `tagIds` must all match, a tag matching its descendants too; order
+is by taken date, newest first unless `order: asc`; `nextPage` is the next page number as a
+string.
 """
 
 from __future__ import annotations
@@ -77,6 +80,8 @@ def _flags(body: dict[str, Any]) -> list[Predicate]:
                       ("id", "id"), ("checksum", "checksum")):  # fmt: skip
         if key in body:
             preds.append(_attr_is(attr, body[key]))
+    if body.get("withStacked") is False:  # Immich then leaves out every stacked asset
+        preds.append(lambda a: a.stack_id is None)
     if "isMotion" in body:
         motion = bool(body["isMotion"])
         preds.append(lambda a: (a.live_video_id is not None) == motion)
