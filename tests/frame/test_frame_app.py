@@ -135,6 +135,10 @@ def test_boot_shows_a_picture_from_the_card_before_the_network(rig: Rig) -> None
     app = rig.start()  # a reboot with no broker: the picture is there at once
     assert app.show.picture == next(iter(rig.pictures))
     assert rig.device.shown
+    screen = rig.device.screen
+    assert screen._icon not in screen._group
+    app.tick(app.clock())  # the first tick, the link down from the start: the icon shows it
+    assert screen._icon in screen._group and app.live["sync"] == "offline"
 
 
 def _mosquitto_pub(rig: Rig, command: str, payload: str | None, qos: int = 0) -> None:

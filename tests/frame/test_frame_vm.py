@@ -132,9 +132,11 @@ def test_boots_as_bundled_syncs_and_boots_again_from_its_card(
         # power cut, then a boot with the network down: the card's pictures are shown anyway
         rig.board.power_cut()
         rig.board.say("wifi off")
-        drawn = len(rig.board.shown())
+        drawn, icons = len(rig.board.shown()), len(rig.board.marks("offline"))
         rig.board.start()
         assert rig.until(lambda: len(rig.board.shown()) > drawn, 30), rig.report()
+        # and the offline icon is on it from the first tick, not only after a change
+        assert rig.until(lambda: rig.board.marks("offline")[icons:][:1] == [["1"]], 30)
         online = len(rig.messages("status"))
         rig.board.say("wifi on")
         assert rig.until(lambda: rig.messages("status")[online:].count(b"online") >= 1, 30)

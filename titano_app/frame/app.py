@@ -60,7 +60,7 @@ class App:
         self.live: dict[str, object] = {"sync": "offline", "version": VERSION, "pending": 0}
         self._light_ms = -LIGHT_MS
         self._serviced_ms = 0
-        self._online = False  # the link as last seen
+        self._online: bool | None = None  # None: the first tick sets the icon
         self._mem_low: int | None = None  # least free heap since the last state
         pool, ctx, secret = device.pool, device.ssl_context, config.secret
         self.link = Link(self.topics, config.host, config.port, secret, pool, ctx, device.feed)
@@ -97,7 +97,7 @@ class App:
         if not self.link.connected and now >= self.link._retry_at:
             self.device.connect_wifi()
         up = self.link.poll(now)
-        # against what the app last saw: the link also drops in downloads, fetches, publishes
+        # vs. the last seen: the link also drops in downloads, fetches, publishes
         if up != self._online:
             self._online = up
             self.device.offline(not up)
@@ -119,7 +119,7 @@ class App:
             except ManifestError as e:
                 self.report(e)
                 return
-            except MemoryError as e:  # ask the broker for it again once memory is freed
+            except MemoryError as e:  # asked for again once memory is freed
                 self.report(out_of_memory("summary", e))
                 self.link.resend = True
                 return
