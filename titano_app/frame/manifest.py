@@ -85,14 +85,6 @@ def tail_of(picture_id: str) -> str:
     return picture_id[34:36]
 
 
-def as_bytes(payload: bytes | bytearray | memoryview | str) -> bytes:
-    if isinstance(payload, str):
-        return payload.encode()
-    if isinstance(payload, bytes):
-        return payload
-    return bytes(payload)  # the board's bytearray may lack find(): one copy, at most 8 KB
-
-
 def lines(
     payload: bytes | bytearray | memoryview | str, tail: str | None = None
 ) -> Iterator[tuple[str, str]]:
