@@ -71,6 +71,12 @@ def _parser() -> argparse.ArgumentParser:
         help="write Mosquitto's passwd and acl files for the bridge, services and frames",
     )
     users.add_argument("--out", required=True, type=Path, help="folder to write passwd and acl to")
+    confirm = sub.add_parser(
+        "confirm-removal",
+        parents=[common],
+        help="release a held mass removal of a frame's pictures now (see bridge.removal_hold)",
+    )
+    confirm.add_argument("frame", help="the frame id, or all")
     return parser
 
 
@@ -92,6 +98,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if command == "broker-users":
         return _broker_users(path, config, args.out)
+    if command == "confirm-removal":
+        confirm = importlib.import_module("bridge.confirm")
+        return int(confirm.confirm_removal(config, args.frame))
     return _run(config, level)
 
 

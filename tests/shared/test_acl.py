@@ -30,6 +30,8 @@ from tests.kit.broker import BASE, Mosquitto
 TABLE = """
 topic                                           bridge renderer homeassistant kitchen hall anonymous
 titanoframe/bridge/status                       rw     -        r             -       -    -
+titanoframe/bridge/state                        rw     -        r             -       -    -
+titanoframe/bridge/cmd/confirm_removal          rw     -        rw            -       -    -
 titanoframe/kitchen/manifest                    rw     r        r             r       -    -
 titanoframe/kitchen/manifest/a                  rw     r        r             r       -    -
 titanoframe/kitchen/picture                     rw     -        r             -       -    -
