@@ -80,7 +80,9 @@ class Brake:
         self.confirmed = False
         self.epoch = 0  # bumped by a confirmation, so a settled frame is evaluated again
         self._restored: float | None = None
-        self._filled: set[tuple[str, str]] = set()  # sources that answered with pictures
+        # Sources that answered with pictures (as of the last manifest that went out).
+        self._filled: set[tuple[str, str]] = set()
+        self._now_filled: set[tuple[str, str]] = set()
 
     @property
     def held_until(self) -> float | None:
@@ -103,6 +105,7 @@ class Brake:
     def settled(self) -> None:
         """The manifest went out: whatever was held is over."""
         self.hold, self.confirmed, self._restored = None, False, None
+        self._filled = self._now_filled
 
     def judge(
         self,
@@ -144,10 +147,11 @@ class Brake:
         walks this run made, and when the last one started.
         """
         emptied = sorted(k for k, n in sources.items() if n == 0 and k in self._filled)
-        self._filled = {k for k, n in sources.items() if n > 0}
+        self._now_filled = {k for k, n in sources.items() if n > 0}
         removed = len(before - set(kept))
         big = removed > self.max_removal * len(before) or (removed > 0 and bool(emptied))
         if not before or not big or changed:
+            self._filled = self._now_filled
             self._release(removed, changed and big)
             return 0
         if self.hold is None:

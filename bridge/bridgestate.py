@@ -2,7 +2,8 @@
 (`Service.health()`), so Home Assistant can show a held removal or a shared frame id as a
 problem. Does I/O through `MqttLink`.
 
-Published retained when it changes, at most once a second, and after every poll. Read back once
+Published retained after every poll and when it changes: at once when a frame's row changes
+(a hold, a shared id), else at most once a second (a flapping broker link, say). Read back once
 at start: the start times of the holds a previous run saw (`held_since`), so a restart neither
 resets nor shortens a hold (`bridge.brake`).
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -67,16 +69,21 @@ class BridgeState:
         self.restored: dict[str, float] = {}
         self._last: bytes | None = None
         self._at = float("-inf")
+        self._frames: object = None
 
     def seen(self, payload: bytes) -> None:
         """The retained state (paho's thread); only the one read back at start counts."""
         if self.reading and payload:
             self.restored = held_since(payload)
 
-    def publish(self, doc: dict[str, Any], now: float, force: bool = False) -> None:
+    def publish(self, doc: dict[str, Any], force: bool = False) -> None:
         """Publish `doc` retained unless it is what was published last (or came too soon)."""
         payload = json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
-        if payload == self._last or (not force and now - self._at < MIN_GAP):
+        if payload == self._last:
+            return
+        frames = doc.get("frames")
+        now = time.monotonic()
+        if not (force or frames != self._frames or now - self._at >= MIN_GAP):
             return
         if not self.link.connected:
             return
@@ -85,4 +92,4 @@ class BridgeState:
         except MqttError as exc:
             log.warning("bridge state not published, will retry: %s", exc)
             return
-        self._last, self._at = payload, now
+        self._last, self._at, self._frames = payload, now, frames

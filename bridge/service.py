@@ -154,9 +154,9 @@ class Service:
         self._read_back()
         self.hass.publish(force=False)
         self.link.subscribe([topics.state(self.base, f) for f in self.frames])
+        # `+/cmd/#` also brings the bridge's own commands (`bridge/cmd/confirm_removal`).
         self.link.subscribe([topics.frames_filter(self.base, "cmd/#")], retain_as_published=True)
         self.link.subscribe(self.hass.status_topics, retain_as_published=True)
-        self.link.subscribe([self.confirm_topic], retain_as_published=True)
         self.last_tick = now
         sdnotify.notify(sdnotify.READY)
         log.info("bridge started: %d frames, base topic %s", len(self.frames), self.base)
@@ -220,7 +220,7 @@ class Service:
         if polled:
             self.poll(now)
         self.manifests.publish(self.sync.lib, self.policy, now)
-        self.state.publish(self.health(), now.timestamp(), force=polled)
+        self.state.publish(self.health(), force=polled)
         self.showing.publish_due(now)
         self.metrics.set("mqtt_connected", 1 if self.link.connected else 0)
         self.metrics.set("mqtt_publishes_total", self.link.messages_published)
