@@ -54,11 +54,13 @@ def bridge_state(base: str) -> str:
     return f"{base}/{BRIDGE}/state"
 
 
-def bridge_cmd(base: str, command: str) -> str:
+def bridge_cmd(base: str, bridge_command: str) -> str:
     """`<base>/bridge/cmd/<command>`: a plain-text command to the bridge, never retained."""
-    if command not in BRIDGE_COMMANDS:
-        raise ValueError(f"command must be one of {', '.join(BRIDGE_COMMANDS)}, got {command!r}")
-    return f"{base}/{BRIDGE}/cmd/{command}"
+    if bridge_command not in BRIDGE_COMMANDS:
+        raise ValueError(
+            f"command must be one of {', '.join(BRIDGE_COMMANDS)}, got {bridge_command!r}"
+        )
+    return f"{base}/{BRIDGE}/cmd/{bridge_command}"
 
 
 def manifest(base: str, frame: str) -> str:
