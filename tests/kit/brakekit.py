@@ -61,8 +61,9 @@ class Rig:
             device = SimDevice(settings, card, tmp / f"screen-{frame}.png")
             self.apps[frame] = App(device, kit.Clock())
         self.publisher = kit.Publisher(
-            broker.host, broker.port, "homeassistant", USERS["homeassistant"], FRAMES[0]
-        )
+            broker.host, broker.port, broker.alias("homeassistant"), USERS["homeassistant"],
+            FRAMES[0],
+        )  # fmt: skip
 
     def _renderer(self) -> subprocess.Popen[bytes]:
         args = [sys.executable, "-m", "renderer", "--config", str(self.path)]
