@@ -10,16 +10,29 @@ resets nor shortens a hold (`bridge.brake`).
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import logging
 import time
 from datetime import UTC, datetime
 from typing import Any
 
+from bridge.boards import Boards
+from bridge.metrics import Metrics
 from bridge.mqtt import MqttError, MqttLink
 from common import topics
 
 log = logging.getLogger(__name__)
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("titanoframe")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+VERSION = _version()
 
 MIN_GAP = 1.0  # seconds between two publishes
 
@@ -40,6 +53,24 @@ def unix(value: object) -> float | None:
     except ValueError:
         return None
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+def frame_row(
+    frame: str,
+    metrics: Metrics,
+    hold: tuple[int, float | None, float | None],
+    boards: Boards,
+    now: float,
+) -> dict[str, Any]:
+    """A frame's row of the state: pictures, its held removal, the boards using its id."""
+    return {
+        "pictures": int(metrics.get("frame_pictures", frame=frame)),
+        "held_removals": hold[0],
+        "held_since": iso(hold[1]),
+        "held_until": iso(hold[2]),
+        "boards": boards.boards(frame, now),
+        "shared_id": boards.shared(frame, now),
+    }
 
 
 def held_since(payload: bytes) -> dict[str, float]:

@@ -97,9 +97,19 @@ class Manifests:
         )
 
     def confirm(self, which: str) -> list[str]:
-        """A person confirms the held removal of frame `which` (or `all`): the frames released."""
+        """A person confirms the held removal of frame `which` (or `all`): the frames released
+        (published at the next tick)."""
+        if which != "all" and which not in self.states:
+            log.warning("confirm_removal: no frame %r is configured (frames: %s, or all)",
+                        which[:40], ", ".join(self.states))  # fmt: skip
+            return []
         states = self.states.values() if which == "all" else [self.states[which]]
-        return [s.frame.id for s in states if s.brake.confirm()]
+        done = [s.frame.id for s in states if s.brake.confirm()]
+        for frame_id in done:
+            self.metrics.inc("removals_confirmed_total", frame=frame_id)
+        if not done:
+            log.info("confirm_removal %s: no removal is held", which)
+        return done
 
     def holds(self) -> dict[str, tuple[int, float | None, float | None]]:
         """{frame: (photos held back, held since, held until)} as unix times."""

@@ -14,7 +14,6 @@ loop, which may need Immich (picture metadata) or wait for acknowledgements.
 
 from __future__ import annotations
 
-import importlib.metadata
 import logging
 import queue
 import signal
@@ -26,7 +25,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bridge.boards import Boards, boot_of
-from bridge.bridgestate import BridgeState, iso
+from bridge.bridgestate import VERSION, BridgeState, frame_row, iso
 from bridge.commands import Commands
 from bridge.homeassistant import HomeAssistant
 from bridge.manifests import Manifests
@@ -50,15 +49,6 @@ from common.immich import (
 
 log = logging.getLogger(__name__)
 
-
-def _version() -> str:
-    try:
-        return importlib.metadata.version("titanoframe")
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"
-
-
-VERSION = _version()
 
 # After an unexpected error in the loop, wait this long (seconds) before the next tick.
 LOOP_ERROR_PAUSE = 5.0
@@ -240,7 +230,7 @@ class Service:
                     self.showing.shown(*value)
                     self._board(*value)
                 elif kind == "confirm":
-                    self.confirm_removal(value)
+                    self.manifests.confirm(value)
         except queue.Empty:
             pass
         return handled
@@ -347,19 +337,6 @@ class Service:
 
     # -- the bridge's own commands and problems ----------------------------------------------
 
-    def confirm_removal(self, which: str) -> list[str]:
-        """Release the held removal of frame `which` (or `all`) now; the frames released."""
-        if which != "all" and which not in self.frames:
-            log.warning("confirm_removal: no frame %r is configured (frames: %s, or all)",
-                        which[:40], ", ".join(self.frames))  # fmt: skip
-            return []
-        done = self.manifests.confirm(which)
-        for frame_id in done:
-            self.metrics.inc("removals_confirmed_total", frame=frame_id)
-        if not done:
-            log.info("confirm_removal %s: no removal is held", which)
-        return done
-
     def _board(self, frame_id: str, payload: bytes) -> None:
         """A frame's state: note its boot id, and warn when two boards share the frame id."""
         boot = boot_of(payload)
@@ -383,8 +360,7 @@ class Service:
         problems = [] if self.link.connected else ["not connected to the MQTT broker"]
         if self.key_refused is not None:
             problems.append(self.key_refused)
-        now = (self.last_tick or datetime.now(UTC)).timestamp()
-        holds = self.manifests.holds()
+        now, holds = (self.last_tick or datetime.now(UTC)).timestamp(), self.manifests.holds()
         return {
             "status": "degraded" if problems else "ok",
             "reason": "; ".join(problems) or None,
@@ -397,15 +373,7 @@ class Service:
             "poll_errors": int(self.metrics.total("poll_errors_total")),
             "frames_configured": len(self.frames),
             "frames": {
-                f: {
-                    "pictures": int(self.metrics.get("frame_pictures", frame=f)),
-                    "held_removals": holds[f][0],
-                    "held_since": iso(holds[f][1]),
-                    "held_until": iso(holds[f][2]),
-                    "boards": self.boards.boards(f, now),
-                    "shared_id": self.boards.shared(f, now),
-                }
-                for f in self.frames
+                f: frame_row(f, self.metrics, holds[f], self.boards, now) for f in self.frames
             },
         }
 
