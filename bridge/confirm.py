@@ -2,9 +2,11 @@
 Does I/O: one short MQTT connection.
 
 It publishes the MQTT command `<base>/bridge/cmd/confirm_removal` (what Home Assistant's button
-sends) as Home Assistant's user when `mqtt.homeassistant_password` is set, else as the bridge's
-own user, and waits for the running bridge's retained state (`<base>/bridge/state`) to show the
-frame no longer held. Exit status 0 when it does, 1 when no bridge answered in time.
+sends) as Home Assistant's user (`mqtt.homeassistant_password`), and waits for the running
+bridge's retained state (`<base>/bridge/state`) to show the frame no longer held. Not as the
+bridge's own user: the broker binds client ids to user names, so that login would replace the
+running bridge's connection. Exit status 0 when the bridge shows the frame released (or nothing
+was held), 1 when no bridge answered in time, 2 for a config problem.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from common import mqttclient, topics
 from common.config import Config
 
 WAIT = 15.0
+RETAINED_WAIT = 2.0
 
 
 def _released(payload: bytes, which: str) -> bool:
@@ -41,19 +44,29 @@ def confirm_removal(config: Config, which: str, wait: float = WAIT) -> int:
               file=sys.stderr)  # fmt: skip
         return 2
     mq = config.mqtt
-    user, password = mq.username, mq.password
-    if mq.homeassistant_password is not None:
-        user, password = "homeassistant", mq.homeassistant_password
+    if mq.homeassistant_password is None:
+        print(
+            "error: mqtt.homeassistant_password: confirm-removal logs in as Home Assistant's "
+            "user (the bridge's own login is the running bridge's), got None",
+            file=sys.stderr,
+        )
+        return 2
     base = mq.base_topic
-    client = mqttclient.make_client(mq, mqttclient.client_id("confirm"), user, password)
+    client = mqttclient.make_client(
+        mq, mqttclient.client_id("confirm"), "homeassistant", mq.homeassistant_password
+    )
     subscribed, released = threading.Event(), threading.Event()
-    sent = threading.Event()
+    sent, got = threading.Event(), threading.Event()
+    before: list[bytes] = []  # the retained state, as it was before the command
 
     def on_connect(c: mqtt.Client, *_: Any) -> None:
         c.subscribe(topics.bridge_state(base), qos=1)
 
     def on_message(c: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        if sent.is_set() and _released(bytes(msg.payload), which):
+        if not sent.is_set():
+            before.append(bytes(msg.payload))
+            got.set()
+        elif _released(bytes(msg.payload), which):
             released.set()
 
     client.on_connect = on_connect
@@ -69,6 +82,10 @@ def confirm_removal(config: Config, which: str, wait: float = WAIT) -> int:
         if not subscribed.wait(wait):
             print("error: the MQTT broker did not let this user in", file=sys.stderr)
             return 1
+        got.wait(RETAINED_WAIT)  # the retained state follows the SUBACK, if there is one
+        if before and _released(before[-1], which):
+            print(f"no removal of {which} is held now; nothing to confirm")
+            return 0
         sent.set()
         info = client.publish(topics.bridge_cmd(base, "confirm_removal"), which, qos=1)
         info.wait_for_publish(wait)

@@ -21,7 +21,7 @@ from common.config import Config, load_config, redacted
 from common.logsetup import SecretFilter, setup_logging
 from tests.kit import ROOT
 from tests.kit.broker import Mosquitto
-from tests.kit.mqttc import Collector
+from tests.kit.mqttc import Collector, publish
 
 SECRETS = {
     "IMMICH_API_KEY": "immich-key-Qa71mZp",
@@ -259,3 +259,31 @@ def test_secret_filter_on_its_own() -> None:
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "a=%s b=%d", ("tok-1", 5), None)
     assert SecretFilter(["tok-1", ""]).filter(record)
     assert record.getMessage() == "a=*** b=5"
+
+
+def test_confirm_removal_checks_the_frame_and_the_login_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name, value in SECRETS.items():
+        monkeypatch.setenv(name, value)
+    path = tmp_path / "config.yaml"
+    path.write_text(USERS_CONFIG)
+    assert main(["--config", str(path), "confirm-removal", "attic"]) == 2
+    assert "no frame 'attic'" in capsys.readouterr().err
+    assert main(["--config", str(path), "confirm-removal", "kitchen"]) == 2
+    assert "mqtt.homeassistant_password" in capsys.readouterr().err
+
+
+def test_confirm_removal_with_nothing_held_says_so(
+    broker: Mosquitto, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        f"mqtt: {{host: 127.0.0.1, port: {broker.port}, password: x, "
+        f"homeassistant_password: {broker.users['homeassistant']}}}\n"
+        "frames:\n  kitchen: {secret: s, sources: [{folder: .}]}\n"
+    )
+    state = '{"frames": {"kitchen": {"held_removals": 0}}}'
+    publish(broker, "bridge", "titanoframe/bridge/state", state, retain=True)
+    assert main(["--config", str(path), "confirm-removal", "kitchen"]) == 0
+    assert "nothing to confirm" in capsys.readouterr().out
