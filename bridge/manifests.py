@@ -69,32 +69,29 @@ class Manifests:
             version = mirror.version
             outcome = state.evaluate(lib, policy, mirror.retained(), version, int(now.timestamp()))
             self._gauges(frame_id, outcome)
-            if outcome.plan is not None:
-                self._publish(frame_id, state, lib, outcome)
-            self._held_gauges(frame_id)
-
-    def _publish(self, frame_id: str, state: FrameState, lib: Library, outcome: Outcome) -> None:
-        mirror, plan = self.mirrors[frame_id], outcome.plan
-        assert plan is not None
-        try:
-            self.link.publish_all(plan.messages(self.base, frame_id), retain=True,
-                                  timeout=ACK_TIMEOUT)  # fmt: skip
-        except MqttError as exc:
-            self.metrics.inc("mqtt_errors_total")
-            log.error("frame %s: manifest not published, will retry: %s", frame_id, exc)
-            return
-        for step in plan.steps:
-            mirror.put(step.shard, step.payload)
-        state.settle(lib, mirror.version)
-        self.metrics.inc("manifest_publishes_total", frame=frame_id)
-        log.info(
-            "frame %s: published %d pages%s, cleared %d (%d pictures)",
-            frame_id,
-            plan.pages_published,
-            " and the summary" if plan.summary_published else "",
-            plan.pages_cleared,
-            outcome.built.count if outcome.built else 0,
-        )
+            if outcome.plan is None:
+                continue
+            try:
+                messages = outcome.plan.messages(self.base, frame_id)
+                self.link.publish_all(messages, retain=True, timeout=ACK_TIMEOUT)
+            except MqttError as exc:
+                self.metrics.inc("mqtt_errors_total")
+                log.error("frame %s: manifest not published, will retry: %s", frame_id, exc)
+                continue
+            for step in outcome.plan.steps:
+                mirror.put(step.shard, step.payload)
+            state.settle(lib, mirror.version)
+            self._gauges(frame_id, outcome)  # a released hold is over now
+            self.metrics.inc("manifest_publishes_total", frame=frame_id)
+            plan = outcome.plan
+            log.info(
+                "frame %s: published %d pages%s, cleared %d (%d pictures)",
+                frame_id,
+                plan.pages_published,
+                " and the summary" if plan.summary_published else "",
+                plan.pages_cleared,
+                outcome.built.count if outcome.built else 0,
+            )
 
     def confirm(self, which: str) -> list[str]:
         """A person confirms the held removal of frame `which` (or `all`): the frames released
@@ -120,13 +117,13 @@ class Manifests:
             found[frame_id] = (0 if hold is None else hold.removed, since, state.brake.held_until)
         return found
 
-    def _held_gauges(self, frame_id: str) -> None:
+    def _gauges(self, frame_id: str, outcome: Outcome) -> None:
+        # From the brake, not the outcome: a frame whose inputs did not change is not evaluated
+        # again, and its hold goes on.
         held, since, until = self.holds()[frame_id]
         self.metrics.set("held_removals", held, frame=frame_id)
         self.metrics.set("held_removal_since_seconds", since or 0, frame=frame_id)
         self.metrics.set("held_removal_until_seconds", until or 0, frame=frame_id)
-
-    def _gauges(self, frame_id: str, outcome: Outcome) -> None:
         if outcome.built is not None:
             self.metrics.set("frame_assets", outcome.assets, frame=frame_id)
             self.metrics.set("frame_pictures", outcome.built.count, frame=frame_id)
