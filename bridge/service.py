@@ -24,8 +24,9 @@ from types import FrameType
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bridge.arrivals import Arrivals, parse_state
 from bridge.commands import Commands
-from bridge.homeassistant import HomeAssistant
+from bridge.homeassistant import HomeAssistant, sw_version
 from bridge.manifests import Manifests
 from bridge.metrics import Metrics, MetricsServer
 from bridge.mqtt import Message, MqttError, MqttLink
@@ -93,11 +94,13 @@ class Service:
         self.showing = Showing(config, self.sync, self.link, self.metrics, self.tz, immich)
         self.commands = Commands(self.link, self.base, config.frames, self.tz, self.metrics)
         self.hass = HomeAssistant(self.link, self.prefix, self.base, self.frames, self.metrics)
+        self.arrivals = Arrivals()
         self.server: MetricsServer | None = None
         self.next_poll: datetime | None = None
         self.last_tick: datetime | None = None
         self.last_poll_ok: float | None = None
         self.last_error: str | None = None
+        self.poll_errors = 0
         # Why Immich refused the API key (401/403) at the last poll that reached it; a poll that
         # succeeds clears it. While set, the bridge is not healthy: nothing it shows can change.
         self.key_refused: str | None = None
@@ -138,6 +141,7 @@ class Service:
         self._read_back()
         self.hass.publish(force=False)
         self.link.subscribe([topics.state(self.base, f) for f in self.frames])
+        self.link.subscribe([topics.status(self.base, f) for f in self.frames])
         self.link.subscribe([topics.frames_filter(self.base, "cmd/#")], retain_as_published=True)
         self.link.subscribe(self.hass.status_topics, retain_as_published=True)
         self.last_tick = now
@@ -195,6 +199,8 @@ class Service:
         if self.link.connections != self._connections and self.link.connected:
             self._reconnected()
         self.commands.run_schedules(self.last_tick or now, now)
+        for frame_id in self.arrivals.take():
+            self.commands.frame_online(frame_id, now)
         if self.next_poll is None or now >= self.next_poll:
             self.poll(now)
         self.manifests.publish(self.sync.lib, self.policy, now)
@@ -215,6 +221,7 @@ class Service:
                     self.hass.publish(force=True)
                 elif kind == "shown":
                     self.showing.shown(*value)
+                    self._frame_state(*value)
         except queue.Empty:
             pass
         return handled
@@ -230,6 +237,7 @@ class Service:
             self.sync.poll(now, full)
         except ImmichError as exc:
             self.last_error = exc.reason
+            self.poll_errors += 1
             if isinstance(exc, ImmichAuthError):
                 self.key_refused = f"Immich refuses the API key ({exc.status}): {exc.reason}"
             self.metrics.inc("poll_errors_total", reason=_reason(exc))
@@ -252,6 +260,15 @@ class Service:
         self.metrics.inc("polls_total", kind=kind)
         self.metrics.set("last_poll_timestamp_seconds", now.timestamp())
         return True
+
+    def _frame_state(self, frame_id: str, payload: bytes) -> None:
+        """What else a frame's state tells: its firmware version and boot id."""
+        doc = parse_state(payload)
+        if doc is None:
+            return
+        self.arrivals.state(frame_id, doc)
+        if self.hass.frame_version(frame_id, doc.get("version")):
+            self.hass.publish(force=False)
 
     # -- manifests -------------------------------------------------------------------------
 
@@ -293,10 +310,12 @@ class Service:
             return
         frame_id, rest = parsed
         if rest.startswith("cmd/"):
-            self.commands.clear_retained(msg)
+            self.commands.seen(msg)
             return
         if frame_id not in self.frames or self.manifests.seen(msg.topic, msg.payload):
             return
+        if rest == "status":
+            self.arrivals.status(frame_id, msg.payload, msg.retain)
         if rest == "picture":
             self.showing.retained(frame_id, msg.payload)
         elif rest == "state":
@@ -311,13 +330,18 @@ class Service:
         problems = [] if self.link.connected else ["not connected to the MQTT broker"]
         if self.key_refused is not None:
             problems.append(self.key_refused)
+        immich = None if self.immich is None else self.last_error is None
         return {
             "status": "degraded" if problems else "ok",
             "reason": "; ".join(problems) or None,
+            "version": sw_version(),
             "mqtt": self.link.connected,
-            "immich": None if self.immich is None else self.last_error is None,
+            "immich": immich,
+            "immich_reason": (self.key_refused or self.last_error) if immich is False else None,
             "last_poll": self.last_poll_ok,
             "last_error": self.last_error,
+            "poll_errors": self.poll_errors,
+            "frames_configured": len(self.frames),
             "frames": {
                 f: {
                     "pictures": self.metrics.get("frame_pictures", frame=f),

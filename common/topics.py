@@ -32,8 +32,10 @@ COMMANDS = (
 )
 
 BRIDGE = "bridge"
+BRIDGE_COMMANDS = ("confirm_removal",)
 # Home Assistant device-discovery object ids are `titanoframe_<frame>`.
 DEVICE_PREFIX = "titanoframe_"
+BRIDGE_DEVICE = "titanoframe-bridge"
 
 
 def _frame(frame: str) -> str:
@@ -45,6 +47,18 @@ def _frame(frame: str) -> str:
 def bridge_status(base: str) -> str:
     """`<base>/bridge/status`: `online` / `offline`, retained, also the bridge's last will."""
     return f"{base}/{BRIDGE}/status"
+
+
+def bridge_state(base: str) -> str:
+    """`<base>/bridge/state`: the bridge's health JSON (its `/healthz` body), retained."""
+    return f"{base}/{BRIDGE}/state"
+
+
+def bridge_cmd(base: str, command: str) -> str:
+    """`<base>/bridge/cmd/<command>`: a command to the bridge (`confirm_removal`), not retained."""
+    if command not in BRIDGE_COMMANDS:
+        raise ValueError(f"bridge command must be one of {BRIDGE_COMMANDS}, got {command!r}")
+    return f"{base}/{BRIDGE}/cmd/{command}"
 
 
 def manifest(base: str, frame: str) -> str:
@@ -146,6 +160,16 @@ def ha_status(prefix: str) -> str:
 def discovery(prefix: str, frame: str) -> str:
     """`<prefix>/device/titanoframe_<frame>/config`: a frame's device-discovery payload."""
     return f"{prefix}/device/{DEVICE_PREFIX}{_frame(frame)}/config"
+
+
+def bridge_discovery(prefix: str, base: str) -> str:
+    """`<prefix>/device/titanoframe-bridge[-<base>]/config`: the bridge's own device payload.
+
+    The `-` keeps it apart from frames' `titanoframe_<frame>` ids; a base topic other than the
+    default is part of the id, so two installations on one broker get a device each.
+    """
+    suffix = "" if base == "titanoframe" else "-" + re.sub(r"[^a-zA-Z0-9_-]", "_", base)
+    return f"{prefix}/device/{BRIDGE_DEVICE}{suffix}/config"
 
 
 def discovery_filter(prefix: str) -> str:
