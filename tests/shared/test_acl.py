@@ -30,6 +30,8 @@ from tests.kit.broker import BASE, Mosquitto
 TABLE = """
 topic                                           bridge renderer homeassistant kitchen hall anonymous
 titanoframe/bridge/status                       rw     -        r             -       -    -
+titanoframe/bridge/state                        rw     -        r             -       -    -
+titanoframe/bridge/cmd/confirm_removal          rw     -        rw            -       -    -
 titanoframe/kitchen/manifest                    rw     r        r             r       -    -
 titanoframe/kitchen/manifest/a                  rw     r        r             r       -    -
 titanoframe/kitchen/picture                     rw     -        r             -       -    -
@@ -46,6 +48,7 @@ titanoframe/hall/state                          rw     -        r             - 
 titanoframe/hall/event                          rw     -        r             -       w    -
 titanoframe/hall/cmd/brightness                 rw     -        rw            -       r    -
 homeassistant/device/titanoframe_kitchen/config rw     -        r             -       -    -
+homeassistant/device/titanoframe-bridge/config  rw     -        r             -       -    -
 homeassistant/status                            rw     -        rw            -       -    -
 titanoframe/renderer/manifest                   rw     -        r             -       -    -
 titanoframe/renderer/state                      rw     -        r             -       -    -
