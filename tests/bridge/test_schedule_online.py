@@ -94,6 +94,7 @@ def test_a_frame_rebooting_in_a_scheduled_night_goes_dark_as_it_connects(rig: Ri
     mark = rig.seen()
     rig.boot()
     assert rig.run_until(lambda: "ON" in _display(rig.states_since(mark)))
+    rig.bridge.barrier()  # the bridge has acted on the frame's `online`, sent before its state
     # 23:00 passes while the frame is down (it stopped here, mid-reboot): the scheduled OFF
     # goes to a connection nobody reads any more, and the card still says the display is on.
     rig.bridge.tick(20 * 60)
