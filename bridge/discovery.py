@@ -99,8 +99,8 @@ def _interval(base: str, frame: str) -> Component:
 
 def _controls(base: str, frame: str) -> dict[str, Component]:
     # Display is the one switchable entity without a category. Home Assistant's generated
-    # dashboard leaves out entities that have one, and its card shows a header toggle only
-    # over two or more switchable rows: with Pause among them, "all on" paused the frame.
+    # dashboard leaves out entities that have one, and its card's header toggle switches every
+    # switchable row at once: with Pause among them, "all on" paused the frame.
     auto = {"ic": "mdi:brightness-auto", "ent_cat": "config"}
     pause = {"ic": "mdi:pause", "ent_cat": "config"}
     return {

@@ -303,8 +303,8 @@ def test_frame_facts_are_diagnostic_sensors() -> None:
 
 
 # Home Assistant's generated dashboard (frontend, generate-lovelace-config) leaves out entities
-# that have an entity category; its entities card shows a header toggle over the rows whose
-# domain can be toggled (DOMAINS_TOGGLE: light, switch, ...) when there are two or more.
+# that have an entity category; its entities card's header toggle switches every row whose
+# domain can be toggled (DOMAINS_TOGGLE: light, switch, ...) at once.
 TOGGLED = {"light", "switch", "fan", "input_boolean", "humidifier", "valve", "lock"}
 
 
@@ -314,7 +314,7 @@ def test_the_dashboard_header_toggle_cannot_switch_display_and_pause_together() 
         k for k, comp in c.items() if "ent_cat" not in comp and comp["p"] != "device_automation"
     }
     toggled = {k for k in shown if c[k]["p"] in TOGGLED}
-    assert toggled == {"display"}  # one switchable row: no header toggle at all
+    assert toggled == {"display"}  # the header toggle can only ever switch the display
     assert c["pause"]["p"] == "switch" and c["pause"]["ent_cat"] == "config"
     assert {"next", "previous", "picture"} <= shown
     assert (c["next"]["ic"], c["previous"]["ic"]) == ("mdi:skip-next", "mdi:skip-previous")
