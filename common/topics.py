@@ -36,6 +36,7 @@ BRIDGE = "bridge"
 BRIDGE_COMMANDS = ("confirm_removal",)
 # Home Assistant device-discovery object ids are `titanoframe_<frame>`.
 DEVICE_PREFIX = "titanoframe_"
+BRIDGE_DEVICE = "titanoframe-bridge"
 
 
 def _frame(frame: str) -> str:
@@ -162,6 +163,16 @@ def ha_status(prefix: str) -> str:
 def discovery(prefix: str, frame: str) -> str:
     """`<prefix>/device/titanoframe_<frame>/config`: a frame's device-discovery payload."""
     return f"{prefix}/device/{DEVICE_PREFIX}{_frame(frame)}/config"
+
+
+def bridge_discovery(prefix: str, base: str) -> str:
+    """`<prefix>/device/titanoframe-bridge[-<base>]/config`: the bridge's own device payload.
+
+    The `-` keeps it apart from frames' `titanoframe_<frame>` ids; a base topic other than the
+    default is part of the id, so two installations on one broker get a device each.
+    """
+    suffix = "" if base == "titanoframe" else "-" + re.sub(r"[^a-zA-Z0-9_-]", "_", base)
+    return f"{prefix}/device/{BRIDGE_DEVICE}{suffix}/config"
 
 
 def discovery_filter(prefix: str) -> str:

@@ -164,9 +164,13 @@ def test_commands(rig: Rig) -> None:
     assert rig.until(lambda: rig.state().get("display") == "OFF"), rig.report()
     assert rig.board.marks("backlight")[-1] == ["0"]
     rig.command("display", "ON")
-    target = sorted(ids)[0]
+    before = rig.events("shown")[-1].get("picture")
+    assert rig.until(lambda: rig.state().get("picture") == before), rig.report()
+    target = next(i for i in sorted(ids) if i != before)
     rig.command("show", target)
     assert rig.until(lambda: rig.state().get("picture") == target), rig.report()
+    rig.command("previous", "PRESS")  # back to the picture before the shown one, not past it
+    assert rig.until(lambda: rig.state().get("picture") == before), rig.report()
     synced = len(rig.events("synced"))
     rig.command("sync", "PRESS")
     assert rig.until(lambda: len(rig.events("synced")) > synced), rig.report()

@@ -48,6 +48,7 @@ titanoframe/hall/state                          rw     -        r             - 
 titanoframe/hall/event                          rw     -        r             -       w    -
 titanoframe/hall/cmd/brightness                 rw     -        rw            -       r    -
 homeassistant/device/titanoframe_kitchen/config rw     -        r             -       -    -
+homeassistant/device/titanoframe-bridge/config  rw     -        r             -       -    -
 homeassistant/status                            rw     -        rw            -       -    -
 titanoframe/renderer/manifest                   rw     -        r             -       -    -
 titanoframe/renderer/state                      rw     -        r             -       -    -

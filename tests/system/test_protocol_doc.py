@@ -43,6 +43,8 @@ def bridge_topics() -> set[str]:
             continue
         params = inspect.signature(fn).parameters
         args = [SAMPLES[p][0] for p in params]
+        if name == "bridge_cmd":  # the bridge has commands of its own
+            args[-1] = topics.BRIDGE_COMMANDS[0]
         found.add(_generic(fn(*args)))
     return found
 

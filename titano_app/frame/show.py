@@ -56,9 +56,12 @@ class Show:
     def show_id(self, picture_id: str, now_ms: int, interval_s: int) -> bool:
         """Show one picture by id; False when it is not on the card."""
         version = self._store.find(picture_id)
-        if version is None:
+        if version is None or not self._draw(picture_id, version, now_ms, interval_s):
             return False
-        return self._draw(picture_id, version, now_ms, interval_s)
+        index = self._store.index_of(picture_id)
+        if index is not None:
+            self._shuffle.shown(index)
+        return True
 
     def redraw(self) -> None:
         if self.picture is not None:
