@@ -37,6 +37,7 @@ titanoframe/kitchen/status                      rw     -        r             w 
 titanoframe/kitchen/state                       rw     -        r             w       -    -
 titanoframe/kitchen/event                       rw     -        r             w       -    -
 titanoframe/kitchen/cmd/next                    rw     -        rw            r       -    -
+titanoframe/kitchen/cast                        rw     w        r             r       -    -
 titanoframe/kitchen/other                       rw     -        r             -       -    -
 titanoframe/hall/manifest                       rw     r        r             -       r    -
 titanoframe/hall/manifest/all                   rw     r        r             -       r    -
@@ -45,10 +46,12 @@ titanoframe/hall/status                         rw     -        r             - 
 titanoframe/hall/state                          rw     -        r             -       w    -
 titanoframe/hall/event                          rw     -        r             -       w    -
 titanoframe/hall/cmd/brightness                 rw     -        rw            -       r    -
+titanoframe/hall/cast                           rw     w        r             -       r    -
 homeassistant/device/titanoframe_kitchen/config rw     -        r             -       -    -
 homeassistant/status                            rw     -        rw            -       -    -
 titanoframe/renderer/manifest                   rw     -        r             -       -    -
 titanoframe/renderer/state                      rw     -        r             -       -    -
+titanoframe/renderer/cast                       rw     -        r             -       -    -
 titanoframe/homeassistant/state                 rw     -        -             -       -    -
 titanoframe/homeassistant/cmd/next              rw     -        -             -       -    -
 """
