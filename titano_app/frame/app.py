@@ -3,8 +3,8 @@ card store, the MQTT link and the fetcher; runs unchanged under the simulator.
 
 Boot shows a picture from the card before the network is even tried. Each tick: feed the
 watchdog, service MQTT (reconnecting with back-off), act on messages and touches, follow the
-light sensor, advance the slideshow when due, take one step of the sync round, publish the
-state when due. Errors are reported as events and never stop the show.
+light sensor, end a cast or advance the slideshow when due, take one step of the sync round,
+publish the state when due. Errors are reported as events and never stop the show.
 """
 
 import gc
@@ -12,10 +12,11 @@ import time
 
 from . import VERSION, commands, state
 from . import settings as settings_mod
+from .backlight import Backlight
+from .cast import Cast
 from .config import Config
 from .errors import FrameError, out_of_memory
 from .fetch import Fetcher
-from .backlight import Backlight
 from .level import touch_action
 from .link import Link, LinkError
 from .manifest import ManifestError
@@ -64,6 +65,7 @@ class App:
         pool, ctx, secret = device.pool, device.ssl_context, config.secret
         self.link = Link(self.topics, config.host, config.port, secret, pool, ctx, device.feed)
         self.fetcher = Fetcher(pool, ctx, secret)
+        self.cast = Cast(self.store.root + "/tmp", self.fetcher, device.show)
         self.lamp.apply(self.settings)
         if self.store.count() and self.settings["display"]:  # before the network is tried
             self._advance("next", self.boot_ms)
@@ -86,7 +88,9 @@ class App:
         if self.lamp.follow(self.settings, self.live, now):
             self.pacer.changed()
         s = self.settings
-        if s["display"] and not s["paused"] and now >= self.show.due_ms:
+        go = bool(s["display"] and not s["paused"])
+        self.cast.tick(now, self.show, go)
+        if go and now >= self.show.due_ms:
             self._advance("next", now)
         self._sync_step(now)
         if self.pacer.due(now) and self.link.connected:
@@ -126,6 +130,12 @@ class App:
             if not same:  # the old summary's digests serve the next: no new 2 KB block
                 self._spare = self.summary.digests if self.summary else None
                 self._start_round(summary, now)
+            return
+        if topic == self.topics.cast and payload:
+            try:
+                self._event(self.cast.start(payload, now, self._between, self.show), now)
+            except FrameError as e:
+                self.report(e)
             return
         name = self.topics.command_of(topic)
         # An empty payload is how a retained command is cleared (by the bridge): it arrives
