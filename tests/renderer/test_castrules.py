@@ -85,5 +85,5 @@ def test_the_announcement_stays_under_8_kb() -> None:
     doc = json.loads(castrules.announcement("http://r/x", 30, "ab12", 154678, "bmp8"))
     assert doc == {"v": 1, "id": "ab12", "url": "http://r/x", "seconds": 30, "bytes": 154678,
                    "format": "bmp8"}  # fmt: skip
-    with pytest.raises(ValueError, match="8 KB|bytes"):
+    with pytest.raises(ValueError, match="announcement is"):
         castrules.announcement("http://r/" + "x" * 9000, 30, "ab12", 1, "bmp8")
