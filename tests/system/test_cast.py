@@ -119,6 +119,7 @@ def test_a_touch_ends_a_cast_and_a_paused_frame_returns_to_its_picture(world: Wo
     synced_slideshow(world, 3)
     app.command("pause", "ON", clock())
     before = app.show.picture
+    assert before is not None
     assert cast(world, jpeg(), seconds="10").status_code == 200
     assert kit.tick_until(app, lambda: casting(world), 20), world.logs()
     clock.advance(10_000)
