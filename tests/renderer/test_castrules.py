@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from common import signing
-from common.config import parse_config
+from common.config import parse_config, redacted, redacted_line, secret_values
 from renderer import castrules
 from renderer.castrules import CastRefused, RateLimit
 
@@ -87,3 +87,19 @@ def test_the_announcement_stays_under_8_kb() -> None:
                    "format": "bmp8"}  # fmt: skip
     with pytest.raises(ValueError, match="announcement is"):
         castrules.announcement("http://r/" + "x" * 9000, 30, "ab12", 1, "bmp8")
+
+
+def test_cast_tokens_are_redacted_by_key_and_filtered_from_logs() -> None:
+    doc = {
+        "renderer": {"cast_token": "${CAST_TOKEN}"},
+        "frames": {"kitchen": {"sources": [{"folder": "."}], "cast_token": "${KITCHEN_CAST}"}},
+    }
+    env = {"CAST_TOKEN": "renderer-token-1f2e", "KITCHEN_CAST": "kitchen-token-3c4d"}
+    config = parse_config(doc, env, Path("."))
+    assert config.renderer.cast_token == "renderer-token-1f2e"
+    shown = redacted(config)
+    assert shown["renderer"]["cast_token"] == "***"
+    assert shown["frames"]["kitchen"]["cast_token"] == "***"
+    line = redacted_line(config)
+    assert "renderer-token-1f2e" not in line and "kitchen-token-3c4d" not in line
+    assert {"renderer-token-1f2e", "kitchen-token-3c4d"} <= set(secret_values(config))
