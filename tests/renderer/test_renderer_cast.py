@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import shutil
 import struct
+import subprocess
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -213,3 +216,31 @@ def test_only_the_last_casts_are_kept(cast_rig: CastRig) -> None:
     url = f"http://127.0.0.1:{cast_rig.port}/v1/frames/kitchen/casts/{ids[0]}.bmp"
     gone = requests.get(url, headers=rendererkit.bearer("kitchen"), timeout=10)
     assert (gone.status_code, gone.json()["error"]) == (404, "no_such_cast")
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl")
+def test_the_documented_curl_recipe(broker: Mosquitto, fake: FakeImmich, tmp_path: Path) -> None:
+    """docs/deploy.md's shell_command: the token from a header file, a snapshot of a few MB
+    (curl then waits for `100 Continue`), and `--fail` turning a refusal into an exit code."""
+    rig = CastRig(broker, fake, tmp_path)
+    try:
+        header = tmp_path / "titanoframe-cast.header"
+        header.write_text(f"Authorization: Bearer {TOKEN}\n")
+        snapshot = tmp_path / "doorbell-cast.jpg"
+        noise = Image.frombytes("RGB", (1400, 1000), os.urandom(1400 * 1000 * 3))
+        noise.save(snapshot, "JPEG", quality=95)
+        assert snapshot.stat().st_size > 1 << 20
+        url = f"http://127.0.0.1:{rig.port}/v1/frames/kitchen/cast?seconds=30"
+        args = ["curl", "--fail", "--silent", "--show-error", "--max-time", "20",
+                "-H", f"@{header}", "-H", "Content-Type: image/jpeg",
+                "--data-binary", f"@{snapshot}"]  # fmt: skip
+        done = subprocess.run([*args, url], capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["seconds"] == 30
+        assert rig.wait_announced(1)
+        header.write_text("Authorization: Bearer wrong\n")
+        refused = subprocess.run([*args, url], capture_output=True, text=True, check=False)
+        assert refused.returncode == 22 and "401" in refused.stderr
+        assert len(rig.announced()) == 1
+    finally:
+        rig.close()
