@@ -312,7 +312,9 @@ def test_service_users_gain_nothing_from_frame_patterns(seen: dict[str, Seen]) -
     # The frame patterns apply to every user; `renderer` and `homeassistant` are path segments
     # under the base topic too, and their explicit deny keeps the patterns out.
     for s in seen.values():
-        assert not s.writes["renderer"]
+        # the renderer writes only the casts its own rule allows
+        assert s.writes["renderer"] == {f"{BASE}/kitchen/cast", f"{BASE}/hall/cast"}
+        assert f"{BASE}/renderer/cast" not in s.writes["renderer"]
         assert f"{BASE}/homeassistant/state" not in s.writes["homeassistant"]
 
 
