@@ -13,7 +13,6 @@ import time
 from . import VERSION, commands, state
 from . import settings as settings_mod
 from .backlight import Backlight
-from .cast import Cast
 from .config import Config
 from .errors import FrameError, out_of_memory
 from .fetch import Fetcher
@@ -65,6 +64,8 @@ class App:
         pool, ctx, secret = device.pool, device.ssl_context, config.secret
         self.link = Link(self.topics, config.host, config.port, secret, pool, ctx, device.feed)
         self.fetcher = Fetcher(pool, ctx, secret)
+        from .cast import Cast  # after the page buffer: compiling it must not split the heap
+
         self.cast = Cast(self.store.root + "/tmp", self.fetcher, device.show)
         self.lamp.apply(self.settings)
         if self.store.count() and self.settings["display"]:  # before the network is tried
