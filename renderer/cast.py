@@ -76,7 +76,11 @@ class CastArea:
 
     def find(self, frame: str, cast_id: str, now: float) -> Path | None:
         held = self._held.get(cast_id)
-        if held is None or held.frame != frame or held.expires < now:
+        if held is not None and held.expires < now:  # its URL is over: so is the file
+            del self._held[cast_id]
+            held.path.unlink(missing_ok=True)
+            return None
+        if held is None or held.frame != frame:
             return None
         return held.path
 

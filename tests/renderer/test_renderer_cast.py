@@ -23,6 +23,7 @@ from PIL import Image
 
 from common.config import parse_config
 from renderer import castrules
+from renderer.cast import CastArea, Held
 from tests.kit import rendererkit
 from tests.kit.broker import Mosquitto, free_port
 from tests.kit.fakes.immich import FakeImmich
@@ -244,3 +245,18 @@ def test_the_documented_curl_recipe(broker: Mosquitto, fake: FakeImmich, tmp_pat
         assert len(rig.announced()) == 1
     finally:
         rig.close()
+
+
+def test_the_cast_area_forgets_a_cast_when_its_url_expires(tmp_path: Path) -> None:
+    area = CastArea(tmp_path / "cast")
+    area.reset()
+    cast_id, path = area.new_path("kitchen")
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"BM")
+    area.add(cast_id, Held("kitchen", path, 1000.0), 900.0)
+    assert area.find("hall", cast_id, 999.0) is None  # another frame's cast
+    assert area.find("kitchen", cast_id, 999.0) == path
+    assert area.find("kitchen", cast_id, 1001.0) is None
+    assert not path.exists() and area.find("kitchen", cast_id, 999.0) is None
+    area.reset()  # a restart: nothing of an earlier run stays
+    assert list((tmp_path / "cast").iterdir()) == []
