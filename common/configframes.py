@@ -40,7 +40,7 @@ from common.configmodel import (
 )
 from common.topics import FRAME_ID_PATTERN
 
-FRAME_KEYS = ("secret", "sources", "exclude", "image", "schedule")
+FRAME_KEYS = ("secret", "sources", "exclude", "image", "schedule", "cast_token")
 
 
 def parse_frames(
@@ -81,6 +81,7 @@ def _parse_frame(
     exclude = _items(p, join(path, "exclude"), body.get("exclude"), EXCLUDE_KINDS, "exclusion")
     image = _image(p, join(path, "image"), body.get("image"))
     schedule = _schedule(p, join(path, "schedule"), body.get("schedule"))
+    cast_token = p.check(join(path, "cast_token"), body.get("cast_token"), text(optional=True))
     return FrameConfig(
         id=frame_id,
         secret=secret,
@@ -88,6 +89,7 @@ def _parse_frame(
         exclude=tuple(Exclude(kind, str(value)) for kind, value, _, _ in exclude),
         image=image,
         schedule=schedule,
+        cast_token=cast_token,
     )
 
 

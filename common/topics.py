@@ -96,6 +96,11 @@ def event(base: str, frame: str) -> str:
     return f"{base}/{_frame(frame)}/event"
 
 
+def cast(base: str, frame: str) -> str:
+    """`<base>/<frame>/cast`: an image cast to the frame (JSON, renderer), never retained."""
+    return f"{base}/{_frame(frame)}/cast"
+
+
 def cmd(base: str, frame: str, command: str) -> str:
     """`<base>/<frame>/cmd/<command>`: a plain-text command, never retained."""
     if command not in COMMANDS:

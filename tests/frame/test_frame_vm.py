@@ -7,6 +7,7 @@ says from MQTT, what it keeps from the folder that is its SD card.
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import shutil
@@ -14,11 +15,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
+from PIL import Image
 
 from tests.kit import framekit as kit
 from tests.kit import vmkit
 from tests.kit.broker import USERS, Mosquitto
-from tests.kit.e2ekit import FRAME, Services
+from tests.kit.e2ekit import CAST_TOKEN, FRAME, Services
 from tests.kit.mqttc import Collector
 
 pytestmark = [pytest.mark.slow, vmkit.needs_vm]
@@ -260,4 +263,32 @@ def test_a_command_flood_during_a_manifest_change_loses_nothing(rig: Rig) -> Non
     overflow = [e for e in rig.events("error") if e["code"] == "overflow"]
     assert overflow and str(overflow[0]["detail"]).endswith(" dropped"), rig.report()
     assert rig.messages("status") == [b"online"]  # one session through it all
+    rig.healthy()
+
+
+def test_a_cast_is_shown_then_the_slideshow_resumes(rig: Rig) -> None:
+    """An image posted to the renderer reaches the board as an announcement on its cast topic:
+    it is downloaded into the card's tmp folder, shown at once for its seconds, and then the
+    slideshow goes on from the card; the card's pictures stay as they were."""
+    ids = rig.booted_with(3)
+    assert rig.until(lambda: bool(rig.events("shown")))
+    shown, draws = len(rig.events("shown")), len(rig.board.shown())
+    image = io.BytesIO()
+    Image.new("RGB", (640, 480), (220, 30, 30)).save(image, "JPEG")
+    url = f"http://127.0.0.1:{rig.services.http_port}/v1/frames/{FRAME}/cast"
+    headers = {"Authorization": f"Bearer {CAST_TOKEN}", "Content-Type": "image/jpeg"}
+    r = requests.post(
+        url, data=image.getvalue(), headers=headers, params={"seconds": 5}, timeout=30
+    )
+    assert r.status_code == 200, r.text
+    cast_event = {"event": "cast", "id": r.json()["id"], "seconds": 5}
+    assert rig.until(lambda: cast_event in rig.events()), rig.report()
+    drawn = rig.board.shown()[draws:]
+    assert drawn and "/tmp/cast" in drawn[0][0], rig.report()
+    # then the slideshow: a picture of the card, said with a `shown` event
+    assert rig.until(lambda: len(rig.board.shown()) > draws + 1, 30), rig.report()
+    after = rig.board.shown()[draws + 1][0]
+    assert "/p/" in after and any(pid in after for pid in ids), rig.report()
+    assert rig.until(lambda: len(rig.events("shown")) > shown), rig.report()
+    assert rig.on_card() == ids
     rig.healthy()

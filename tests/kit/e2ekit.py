@@ -26,6 +26,7 @@ from tools import broker as demo_broker
 
 FRAME = "kitchen"
 URL_KEY = "e2e-url-key-4c1f9b"
+CAST_TOKEN = "e2e-cast-token-8d2a"
 
 
 def _config(
@@ -43,7 +44,8 @@ def _config(
         f"mqtt: {{host: 127.0.0.1, port: {broker.port}, username: bridge, "
         f"password: {USERS['bridge']}}}\n"
         f"renderer: {{listen: '127.0.0.1:{http_port}', public_url: 'http://127.0.0.1:{public}',"
-        f" cache_dir: '{cache}', url_key: {URL_KEY}, mqtt_password: {USERS['renderer']}}}\n"
+        f" cache_dir: '{cache}', url_key: {URL_KEY}, mqtt_password: {USERS['renderer']},"
+        f" cast_token: {CAST_TOKEN}}}\n"
         f"bridge: {{poll_interval: 5, full_scan_interval: 5, metrics_listen: '{metrics}'}}\n"
         f"frames:\n  {FRAME}:\n    secret: {USERS[FRAME]}\n    sources: [{{favorites: true}}]\n"
         "    image: {format: bmp8, fit: blur, pair_portraits: false}\n"

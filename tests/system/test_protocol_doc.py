@@ -51,7 +51,7 @@ def bridge_topics() -> set[str]:
 
 def frame_side_topics() -> set[str]:
     t = frame_topics.Topics("kitchen")
-    names = [t.status, t.state, t.event, t.manifest, t.page("3f"), t.bridge_status]
+    names = [t.status, t.state, t.event, t.manifest, t.page("3f"), t.bridge_status, t.cast]
     names += [t.commands.replace("+", "next")]
     return {_generic(n) for n in names}
 
@@ -68,6 +68,12 @@ def test_command_is_documented(command: str) -> None:
 
 def test_both_sides_agree_on_commands() -> None:
     assert tuple(topics.COMMANDS) == tuple(frame_commands.NAMES)
+
+
+def test_both_sides_agree_on_the_cast_topic() -> None:
+    for base in ("titanoframe", "home/frames"):
+        assert frame_topics.Topics("kitchen", base).cast == topics.cast(base, "kitchen")
+    assert "`cast_failed`" in DOC and '{"event": "cast"' in DOC
 
 
 def _event_codes() -> set[str]:

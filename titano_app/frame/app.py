@@ -3,8 +3,8 @@ card store, the MQTT link and the fetcher; runs unchanged under the simulator.
 
 Boot shows a picture from the card before the network is even tried. Each tick: feed the
 watchdog, service MQTT (reconnecting with back-off), act on messages and touches, follow the
-light sensor, advance the slideshow when due, take one step of the sync round, publish the
-state when due. Errors are reported as events and never stop the show.
+light sensor, end a cast or advance the slideshow when due, take one step of the sync round,
+publish the state when due. Errors are reported as events and never stop the show.
 """
 
 import gc
@@ -12,10 +12,11 @@ import time
 
 from . import VERSION, commands, state
 from . import settings as settings_mod
+from .backlight import Backlight
 from .config import Config
 from .errors import FrameError, out_of_memory
 from .fetch import Fetcher
-from .level import AutoLevel, touch_action
+from .level import touch_action
 from .link import Link, LinkError
 from .manifest import ManifestError
 from .show import Show
@@ -31,7 +32,6 @@ except ImportError:  # the board has no collections.abc; it never evaluates anno
     pass
 
 RETRY_MS = 60000  # a failed round is tried again this long after it ended
-LIGHT_MS = 1000
 SERVICE_MS = 250  # MQTT service between download pieces
 
 
@@ -50,7 +50,7 @@ class App:
         self.settings = self.store.load_settings()
         self.show = Show(device, self.store)
         self.pacer = state.Pacer()
-        self.auto = AutoLevel()
+        self.lamp = Backlight(device)
         self.boot_ms = self.clock()
         self.summary: Summary | None = None
         self._spare: bytearray | None = None
@@ -58,14 +58,16 @@ class App:
         self.steps: Iterator[None] | None = None
         self.retry_ms = -1
         self.live: dict[str, object] = {"sync": "offline", "version": VERSION, "pending": 0}
-        self._light_ms = -LIGHT_MS
         self._serviced_ms = 0
         self._online: bool | None = None  # None: the first tick sets the icon
         self._mem_low: int | None = None  # least free heap since the last state
         pool, ctx, secret = device.pool, device.ssl_context, config.secret
         self.link = Link(self.topics, config.host, config.port, secret, pool, ctx, device.feed)
         self.fetcher = Fetcher(pool, ctx, secret)
-        self._backlight()
+        from .cast import Cast  # after the page buffer: compiling it must not split the heap
+
+        self.cast = Cast(self.store.root + "/tmp", self.fetcher, device.show)
+        self.lamp.apply(self.settings)
         if self.store.count() and self.settings["display"]:  # before the network is tried
             self._advance("next", self.boot_ms)
         device.connect_wifi()
@@ -84,10 +86,12 @@ class App:
         x = self.device.touch()
         if x is not None:
             self._touch(touch_action(x), now)
-        if now - self._light_ms >= LIGHT_MS:
-            self._light(now)
+        if self.lamp.follow(self.settings, self.live, now):
+            self.pacer.changed()
         s = self.settings
-        if s["display"] and not s["paused"] and now >= self.show.due_ms:
+        go = bool(s["display"] and not s["paused"])
+        self.cast.tick(now, self.show, go)
+        if go and now >= self.show.due_ms:
             self._advance("next", now)
         self._sync_step(now)
         if self.pacer.due(now) and self.link.connected:
@@ -128,6 +132,12 @@ class App:
                 self._spare = self.summary.digests if self.summary else None
                 self._start_round(summary, now)
             return
+        if topic == self.topics.cast and payload:
+            try:
+                self._event(self.cast.start(payload, now, self._between, self.show), now)
+            except FrameError as e:
+                self.report(e)
+            return
         name = self.topics.command_of(topic)
         # An empty payload is how a retained command is cleared (by the bridge): it arrives
         # live like any message, and must not run the command a second time.
@@ -165,7 +175,7 @@ class App:
             self.report(e)
         if action == "interval":
             self.show.due_ms = now + self._interval() * 1000
-        self._backlight()
+        self.lamp.apply(self.settings)
         self.pacer.changed()
 
     def _touch(self, action: str, now: int) -> None:
@@ -177,20 +187,6 @@ class App:
 
     def _interval(self) -> int:
         return int(self.settings["interval"])  # type: ignore[call-overload,no-any-return]
-
-    def _backlight(self) -> None:
-        s = self.settings
-        self.device.backlight(int(s["brightness"]) / 100 if s["display"] else 0.0)  # type: ignore[call-overload]
-
-    def _light(self, now: int) -> None:
-        self._light_ms = now
-        reading = self.device.light()
-        self.live["light"] = reading
-        level = self.auto.update(reading)
-        if self.settings["auto_brightness"] and level is not None:
-            self.settings["brightness"] = level
-            self._backlight()
-            self.pacer.changed()
 
     def _advance(self, direction: str, now: int) -> None:
         interval = self._interval()
