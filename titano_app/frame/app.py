@@ -10,7 +10,7 @@ state when due. Errors are reported as events and never stop the show.
 import gc
 import time
 
-from . import VERSION, commands, state
+from . import VERSION, commands, prefs, state
 from . import settings as settings_mod
 from .config import Config
 from .errors import FrameError, out_of_memory
@@ -45,9 +45,11 @@ class App:
         self.clock = clock or monotonic_ms
         config = Config(device.getenv)
         self.topics = config.topics
-        self.store = Store(device.mount(), device.statvfs, feed=device.feed)
-        self.store.boot()
-        self.settings = self.store.load_settings()
+        d = device
+        self.store = s = Store(d.mount(), d.statvfs, feed=d.feed, unix_time=d.unix_time)
+        s.retired.keep_days = config.keep_days
+        s.boot()
+        self.settings = prefs.load(s.root)
         self.show = Show(device, self.store)
         self.pacer = state.Pacer()
         self.auto = AutoLevel()
@@ -90,6 +92,7 @@ class App:
         if s["display"] and not s["paused"] and now >= self.show.due_ms:
             self._advance("next", now)
         self._sync_step(now)
+        self.store.retired.tidy(now)
         if self.pacer.due(now) and self.link.connected:
             self._publish_state(now)
 
@@ -160,7 +163,7 @@ class App:
 
     def _settings_changed(self, action: str, now: int) -> None:
         try:
-            self.store.save_settings(self.settings)
+            prefs.save(self.store.root, self.settings)
         except FrameError as e:
             self.report(e)
         if action == "interval":
@@ -184,8 +187,7 @@ class App:
 
     def _light(self, now: int) -> None:
         self._light_ms = now
-        reading = self.device.light()
-        self.live["light"] = reading
+        self.live["light"] = reading = self.device.light()
         level = self.auto.update(reading)
         if self.settings["auto_brightness"] and level is not None:
             self.settings["brightness"] = level
@@ -285,10 +287,7 @@ class App:
         live["uptime"] = (now - self.boot_ms) // 1000
         live["rssi"] = self.device.rssi()
         live["mem_free"] = self._mem_low
-        try:
-            live["sd_free_mb"] = self.store.free_bytes() >> 20
-        except FrameError:
-            live["sd_free_mb"] = None
+        live["sd_free_mb"] = self.store.free_mb()
         if self.link.publish(self.topics.state, state.state_json(self.settings, live), True, now):
             self.pacer.sent(now)
             self._mem_low = None

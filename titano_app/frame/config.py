@@ -1,7 +1,9 @@
-"""The frame's settings.toml values (FRAME_ID, FRAME_SECRET, MQTT_HOST, MQTT_PORT, MQTT_BASE),
-checked. Pure: values come in through `getenv`; a bad one is a ValueError naming key and value.
+"""The frame's settings.toml values (FRAME_ID, FRAME_SECRET, MQTT_HOST, MQTT_PORT, MQTT_BASE,
+RETIRED_DAYS), checked. Pure: values come in through `getenv`; a bad one is a ValueError naming
+key and value.
 """
 
+from .retired import KEEP_DAYS, MAX_DAYS
 from .topics import Topics
 
 try:  # noqa: SIM105 -- the board has no contextlib
@@ -27,6 +29,11 @@ class Config:
         if not port.isdigit() or not 0 < int(port) < 65536:
             raise ValueError("settings.toml: MQTT_PORT " + repr(port) + " is not a port number")
         self.port = int(port)
+        days = setting(getenv, "RETIRED_DAYS", str(KEEP_DAYS))
+        if not days.isdigit() or not 1 <= int(days) <= MAX_DAYS:
+            bad = "settings.toml: RETIRED_DAYS " + repr(days)
+            raise ValueError(bad + " is not 1 to " + str(MAX_DAYS) + " days")
+        self.keep_days = int(days)
         self.topics = Topics(
             setting(getenv, "FRAME_ID"), setting(getenv, "MQTT_BASE", "titanoframe")
         )
