@@ -104,8 +104,9 @@ class Retired:
         """Every TIDY_MS (at once again while a batch was full): `expire` with today's date."""
         if now_ms < self._tidy_at:
             return 0
+        unix = self._unix()
         try:
-            gone = self.expire(day_of(self._unix()), TIDY_BATCH)
+            gone = 0 if unix is None else self.expire(day_of(unix), TIDY_BATCH)
         except OSError:  # the card: the next look tries again
             gone = 0
         self._tidy_at = now_ms + (0 if gone == TIDY_BATCH else TIDY_MS)
@@ -120,12 +121,10 @@ class Retired:
                 return True
         return False
 
-    def expire(self, today: int | None, limit: int) -> int:
+    def expire(self, today: int, limit: int) -> int:
         """Delete up to `limit` pictures retired more than `keep_days` days before `today`;
         returns how many. Pictures retired before the clock was known count from `today`."""
-        if today is None:
-            return 0
-        if self.days and self.days[0] == UNDATED:
+        if self.days and self.days[0] == UNDATED < today:
             self._redate(today)
         gone = 0
         for day in [d for d in self.days if d < today - self.keep_days]:

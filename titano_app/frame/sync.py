@@ -100,6 +100,8 @@ class Round:
             self.failed = True
             return
         self._remove(payload, shard)
+        if self.changed:  # the app moves the slideshow off a picture just retired, so its
+            yield  # room can be had: the picture on screen is never deleted
         complete = True
         for tail in mf.shard_dirs(shard):
             self._between()  # page "all" walks 256 folders, most without a download
