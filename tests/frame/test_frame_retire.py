@@ -167,7 +167,7 @@ def test_retired_pictures_are_deleted_once_retired_days_have_passed(rig: Rig) ->
     assert app is not None
     assert kit.tick_until(app, lambda: retired(rig.card) == {b}), retired(rig.card)
     assert kit.card_pictures(rig.card) == {c}
-    assert not (rig.card / "r" / str(app.device.unix_time() // 86400 - 31)).exists()
+    assert not (rig.card / "r" / str(rig.device.unix_time() // 86400 - 31)).exists()
 
 
 def test_retired_days_comes_from_settings_toml(rig: Rig) -> None:
