@@ -166,6 +166,21 @@ def test_pictures_retired_before_the_clock_is_set_are_dated_when_it_is(card: Car
     store.retire(a, "00000001")
     assert store.retired.tidy(0) == 0
     card.now = (DAY + 40) * DAY_S
-    assert store.retired.tidy(TIDY_MS) == 0  # dated today, not deleted as if from 1970
+    assert store.retired.tidy(TIDY_MS) == 1  # dated today, not deleted as if from 1970
+    assert card.retired() == {a}
     assert os.listdir(card.root / "r") == [str(DAY + 40)]
     assert store.restore(a, "00000001")
+
+
+def test_dating_many_undated_pictures_is_done_in_batches_too(card: Card) -> None:
+    store = card.store
+    pics = ids(TIDY_BATCH + 2)
+    card.now = None
+    for pid in pics:
+        add(store, pid)
+        store.retire(pid, "00000001")
+    card.now = (DAY + 1) * DAY_S
+    assert store.retired.tidy(0) == TIDY_BATCH
+    assert store.retired.tidy(1) == 2
+    assert store.retired.days == [DAY + 1] and card.retired() == set(pics)
+    assert os.listdir(card.root / "r") == [str(DAY + 1)]

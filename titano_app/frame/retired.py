@@ -101,7 +101,7 @@ class Retired:
         return False
 
     def tidy(self, now_ms: int) -> int:
-        """Every TIDY_MS (at once again while a batch was full): `expire` with today's date."""
+        """Every TIDY_MS (again at the next call while a batch was full): `expire` today."""
         if now_ms < self._tidy_at:
             return 0
         unix = self._unix()
@@ -122,11 +122,10 @@ class Retired:
         return False
 
     def expire(self, today: int, limit: int) -> int:
-        """Delete up to `limit` pictures retired more than `keep_days` days before `today`;
-        returns how many. Pictures retired before the clock was known count from `today`."""
-        if self.days and self.days[0] == UNDATED < today:
-            self._redate(today)
-        gone = 0
+        """Delete pictures retired more than `keep_days` days before `today`, date those
+        retired before the clock was known `today`: `limit` of them at most (a big card: the
+        watchdog); returns how many."""
+        gone = self._redate(today, limit) if self.days and self.days[0] == UNDATED < today else 0
         for day in [d for d in self.days if d < today - self.keep_days]:
             while gone < limit:
                 path = self._first(day, self.keep)
@@ -152,11 +151,13 @@ class Retired:
             self.days.remove(day)
         return None
 
-    def _redate(self, today: int) -> None:
-        """Move the undated pictures to `today` (they were retired since the last boot)."""
-        while True:
+    def _redate(self, today: int, limit: int) -> int:
+        """Move up to `limit` undated pictures to `today`; returns how many."""
+        moved = 0
+        while moved < limit:
             path = self._first(UNDATED, None)
             if path is None:
-                return
-            rel = path[len(self.root) + 3 :]  # after "/0/"
-            self._put(path, rel, today)
+                break
+            self._put(path, path[len(self.root) + 3 :], today)  # after "/0/"
+            moved += 1
+        return moved
