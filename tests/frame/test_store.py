@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from renderer import bmp as renderer_bmp
-from titano_app.frame import manifest, prefs
+from titano_app.frame import card, manifest
 from titano_app.frame.manifest import ADD, REMOVE, REPLACE
 from titano_app.frame.store import Store, StoreError
 
@@ -361,11 +361,11 @@ def test_damaged_sync_record_only_means_pages_are_diffed_again(store: Store) -> 
 
 
 def test_settings_round_trip_and_defaults(store: Store, tmp_path: Path) -> None:
-    assert prefs.load(store.root)["interval"] == 60
-    values = prefs.load(store.root)
+    assert card.load_settings(store.root)["interval"] == 60
+    values = card.load_settings(store.root)
     values.update(brightness=20, paused=True, interval=3600)
-    prefs.save(store.root, values)
-    assert prefs.load(str(tmp_path / "sd")) == values
+    card.save_settings(store.root, values)
+    assert card.load_settings(str(tmp_path / "sd")) == values
     assert not (tmp_path / "sd/settings.json.tmp").exists()
 
 
@@ -375,7 +375,7 @@ def test_settings_round_trip_and_defaults(store: Store, tmp_path: Path) -> None:
 )
 def test_damaged_settings_fall_back_per_value(store: Store, tmp_path: Path, content: bytes) -> None:
     (tmp_path / "sd/settings.json").write_bytes(content)
-    loaded = prefs.load(store.root)
+    loaded = card.load_settings(store.root)
     assert loaded["brightness"] == 60 and loaded["paused"] is False
     assert loaded["interval"] == (30 if b"interval" in content else 60)
 

@@ -10,7 +10,7 @@ state when due. Errors are reported as events and never stop the show.
 import gc
 import time
 
-from . import VERSION, commands, prefs, state
+from . import VERSION, commands, state
 from . import settings as settings_mod
 from .config import Config
 from .errors import FrameError, out_of_memory
@@ -19,7 +19,6 @@ from .level import AutoLevel, touch_action
 from .link import Link, LinkError
 from .manifest import ManifestError
 from .show import Show
-from .store import Store
 from .summary import Summary, parse_summary
 from .sync import Round
 
@@ -45,11 +44,12 @@ class App:
         self.clock = clock or monotonic_ms
         config = Config(device.getenv)
         self.topics = config.topics
-        d = device
-        self.store = s = Store(d.mount(), d.statvfs, feed=d.feed, unix_time=d.unix_time)
-        s.retired.keep_days = config.keep_days
-        s.boot()
-        self.settings = prefs.load(s.root)
+        pool, ctx, secret = device.pool, device.ssl_context, config.secret
+        self.link = Link(self.topics, config.host, config.port, secret, pool, ctx, device.feed)
+        from . import card  # after the page buffer: see card
+
+        self.store = card.open_store(device, config.keep_days)
+        self.settings = card.load_settings(self.store.root)
         self.show = Show(device, self.store)
         self.pacer = state.Pacer()
         self.auto = AutoLevel()
@@ -64,8 +64,6 @@ class App:
         self._serviced_ms = 0
         self._online: bool | None = None  # None: the first tick sets the icon
         self._mem_low: int | None = None  # least free heap since the last state
-        pool, ctx, secret = device.pool, device.ssl_context, config.secret
-        self.link = Link(self.topics, config.host, config.port, secret, pool, ctx, device.feed)
         self.fetcher = Fetcher(pool, ctx, secret)
         self._backlight()
         if self.store.count() and self.settings["display"]:  # before the network is tried
@@ -163,7 +161,9 @@ class App:
 
     def _settings_changed(self, action: str, now: int) -> None:
         try:
-            prefs.save(self.store.root, self.settings)
+            from . import card
+
+            card.save_settings(self.store.root, self.settings)
         except FrameError as e:
             self.report(e)
         if action == "interval":

@@ -3,13 +3,15 @@ RETIRED_DAYS), checked. Pure: values come in through `getenv`; a bad one is a Va
 key and value.
 """
 
-from .retired import KEEP_DAYS, MAX_DAYS
 from .topics import Topics
 
 try:  # noqa: SIM105 -- the board has no contextlib
     from collections.abc import Callable
 except ImportError:  # the board has no collections.abc; it never evaluates annotations
     pass
+
+KEEP_DAYS = 30  # RETIRED_DAYS: days a picture that left the manifest stays on the card
+MAX_DAYS = 365  # a listed picture is looked for with one stat per day folder: keep them few
 
 
 def setting(getenv: Callable[[str], str | None], name: str, default: str | None = None) -> str:

@@ -27,8 +27,6 @@ except ImportError:  # the board has no collections.abc; it never evaluates anno
 
 DAY_S = 86400
 UNDATED = 0
-KEEP_DAYS = 30  # RETIRED_DAYS in settings.toml
-MAX_DAYS = 365  # a listed picture is looked for with one stat per day folder: keep them few
 TIDY_MS = 60000  # how often `tidy` looks for pictures past their time
 TIDY_BATCH = 16  # deleted at most per look: the slideshow and MQTT go on between looks
 
@@ -54,7 +52,7 @@ class Retired:
         self,
         root: str,
         pics: str,
-        keep_days: int = KEEP_DAYS,
+        keep_days: int = 30,
         unix_time: Callable[[], int | None] | None = None,
     ) -> None:
         self.root = root

@@ -9,7 +9,7 @@ under CPython. Card layout::
     <root>/p/synced                            sync record: the digest of each page applied
     <root>/tmp/<picture id>.<version>.part     a download in progress (removed at boot)
     <root>/r/<day>/<tail>/<lead>/<file>        a retired picture (see retired)
-    <root>/settings.json                       settings (see prefs)
+    <root>/settings.json                       settings (see card)
 
 Leaves keep each `os.listdir` (all the board has: whole listings) small, and leaves 0 .. f
 are a folder in id order: docs/architecture.md, "The card". A card of the one-level layout
@@ -31,7 +31,7 @@ from . import bmp, files
 from .files import StoreError
 from .names import id_order, is_picture, position, split
 from .record import SyncRecord
-from .retired import KEEP_DAYS, Retired
+from .retired import Retired
 
 try:  # noqa: SIM105 -- the board has no contextlib
     from collections.abc import Callable, Iterator, Sequence
@@ -58,7 +58,7 @@ class Store:
         reserve: int = RESERVE,
         feed: Callable[[], None] | None = None,
         unix_time: Callable[[], int | None] | None = None,
-        keep_days: int = KEEP_DAYS,
+        keep_days: int = 30,
     ) -> None:
         self.root = root
         self._feed = feed or (lambda: None)  # the watchdog, between folders of a long walk
