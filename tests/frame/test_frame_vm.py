@@ -292,3 +292,56 @@ def test_a_cast_is_shown_then_the_slideshow_resumes(rig: Rig) -> None:
     assert rig.until(lambda: len(rig.events("shown")) > shown), rig.report()
     assert rig.on_card() == ids
     rig.healthy()
+
+
+def test_a_manifest_that_drops_everything_then_brings_it_back_downloads_nothing(
+    broker: Mosquitto, tmp_path: Path, compiled: Path
+) -> None:
+    """Every picture leaves the manifest (retired: off the slideshow, kept on the card), the
+    board is rebooted, they all come back at the same versions: not one file deleted, not one
+    downloaded again."""
+    lib = vmkit.Library(broker, 4)
+    card = tmp_path / "card"
+    settings = kit.frame_settings("kitchen", USERS["kitchen"], broker.port)
+    board = vmkit.BoardFrame(compiled, card, settings)
+    watch = Collector(broker, "homeassistant")
+    assert watch.wait_connected()
+    watch.subscribe("titanoframe/kitchen/event")
+
+    def synced() -> list[dict[str, object]]:
+        with watch.lock:
+            found = [json.loads(p) for _, p, _ in watch.messages]
+        return [e for e in found if e["event"] == "synced"]
+
+    def files() -> dict[str, int]:
+        return {p.name: p.stat().st_ino for p in card.rglob("*.bmp")}
+
+    def say() -> str:
+        tree = sorted(str(p.relative_to(card)) for p in card.rglob("*"))
+        return "\n".join(board.output()[-30:]) + f"\nsynced: {synced()}\n{tree}"
+
+    ids = set(lib.pictures)
+    try:
+        board.start()
+        assert vmkit.wait_until(lambda: kit.card_pictures(card) == ids and bool(synced()), 60)
+        before = files()
+        assert len(before) == 4 and len(lib.server.requests) == 4
+        everything = dict(lib.pictures)
+        lib.drop(list(everything))
+        gone = {"event": "synced", "added": 0, "removed": 4, "pages": 0}
+        assert vmkit.wait_until(lambda: gone in synced(), 60, board), say()
+        assert kit.card_pictures(card) == set() and files() == before
+        board.power_cut()
+        board.start()
+        lib.pictures = everything
+        lib.pub.manifest(lib.pictures, lib.server.url)
+        back = {"event": "synced", "added": 4, "removed": 0, "pages": 1}  # as the first sync
+        assert vmkit.wait_until(lambda: synced().count(back) == 2, 60, board), say()
+        assert kit.card_pictures(card) == ids and files() == before, say()
+        assert len(lib.server.requests) == 4  # not one download
+        assert board.crashed() == [], say()
+        assert all(size == vmkit.PICTURE for _, size in board.shown())
+    finally:
+        board.stop()
+        watch.close()
+        lib.close()

@@ -19,8 +19,8 @@ from tests.kit import framekit as kit
 from tests.kit.broker import USERS, Mosquitto, free_port
 from tests.kit.fakes.immich import FakeImmich
 from tests.kit.mqttc import Collector
+from titano_app.frame import card as frame_card
 from titano_app.frame.app import App
-from titano_app.frame.store import Store
 from titano_app.sim.device import SimDevice
 from tools import broker as demo_broker
 
@@ -109,7 +109,8 @@ class World(Services):
         super().__init__(broker, tmp, fake, metrics)
         card = tmp / "card"
         card.mkdir()
-        Store(str(card)).save_settings({"brightness": 100})  # the PNG then shows the panel undimmed
+        # the PNG then shows the panel undimmed
+        frame_card.save_settings(str(card), {"brightness": 100})
         settings = kit.frame_settings(FRAME, USERS[FRAME], broker.port)
         self.device = SimDevice(settings, card, tmp / "screen.png")
         self.app = App(self.device, kit.Clock())

@@ -20,7 +20,6 @@ from .level import touch_action
 from .link import Link, LinkError
 from .manifest import ManifestError
 from .show import Show
-from .store import Store
 from .summary import Summary, parse_summary
 from .sync import Round
 
@@ -45,9 +44,12 @@ class App:
         self.clock = clock or monotonic_ms
         config = Config(device.getenv)
         self.topics = config.topics
-        self.store = Store(device.mount(), device.statvfs, feed=device.feed)
-        self.store.boot()
-        self.settings = self.store.load_settings()
+        pool, ctx, secret = device.pool, device.ssl_context, config.secret
+        self.link = Link(self.topics, config.host, config.port, secret, pool, ctx, device.feed)
+        from . import card  # after the page buffer: see card
+
+        self.store = card.open_store(device, config.keep_days)
+        self.settings = card.load_settings(self.store.root)
         self.show = Show(device, self.store)
         self.pacer = state.Pacer()
         self.lamp = Backlight(device)
@@ -61,8 +63,6 @@ class App:
         self._serviced_ms = 0
         self._online: bool | None = None  # None: the first tick sets the icon
         self._mem_low: int | None = None  # least free heap since the last state
-        pool, ctx, secret = device.pool, device.ssl_context, config.secret
-        self.link = Link(self.topics, config.host, config.port, secret, pool, ctx, device.feed)
         self.fetcher = Fetcher(pool, ctx, secret)
         from .cast import Cast  # after the page buffer: compiling it must not split the heap
 
@@ -94,6 +94,7 @@ class App:
         if go and now >= self.show.due_ms:
             self._advance("next", now)
         self._sync_step(now)
+        self.store.retired.tidy(now)
         if self.pacer.due(now) and self.link.connected:
             self._publish_state(now)
 
@@ -170,7 +171,9 @@ class App:
 
     def _settings_changed(self, action: str, now: int) -> None:
         try:
-            self.store.save_settings(self.settings)
+            from . import card
+
+            card.save_settings(self.store.root, self.settings)
         except FrameError as e:
             self.report(e)
         if action == "interval":
@@ -281,10 +284,7 @@ class App:
         live["uptime"] = (now - self.boot_ms) // 1000
         live["rssi"] = self.device.rssi()
         live["mem_free"] = self._mem_low
-        try:
-            live["sd_free_mb"] = self.store.free_bytes() >> 20
-        except FrameError:
-            live["sd_free_mb"] = None
+        live["sd_free_mb"] = self.store.free_mb()
         if self.link.publish(self.topics.state, state.state_json(self.settings, live), True, now):
             self.pacer.sent(now)
             self._mem_low = None

@@ -2,7 +2,9 @@
 through the store (card listings) and the device (drawing).
 
 Order comes from `playlist.Shuffle` over the card's picture numbers, so every picture is shown
-once per cycle whatever the library size; only the current picture's id is kept.
+once per cycle whatever the library size; only the current picture's id is kept. The file drawn
+is the store's `retired.keep` until another is: the board reads it while it is on screen, so it
+is never deleted, even once retired.
 """
 
 from .playlist import Shuffle
@@ -75,6 +77,7 @@ class Show:
         except OSError:
             return False
         self.picture = picture_id
+        self._store.retired.keep = f"{picture_id}.{version}.bmp"  # on screen: never deleted
         self.due_ms = now_ms + interval_s * 1000
         self.shown += 1
         return True
