@@ -1,23 +1,26 @@
-"""Renderer service benchmark: cache-hit throughput against a static file server, and render
-scaling from one worker process to two.
+"""Renderer service benchmark: cache hits against aiohttp's static server and nginx, and render
+scaling from one worker process to two with the machine's load beside it.
 
-Run from the repository root: ``.venv/bin/python bench/serve.py [--requests N] [--no-write]``.
-Starts a real Mosquitto and the renderer as users run it (``python -m renderer --config``), all
-on loopback, with photo-like 1920×1440 JPEGs as Immich previews.
+Run from the repository root: ``.venv/bin/python bench/serve.py [--rounds N] [--before REF]
+[--hits-only] [--no-write]``. Starts a real Mosquitto and the renderer as users run it
+(``python -m renderer --config``), all on loopback, with photo-like 1920×1440 JPEGs as Immich
+previews.
 
 1. Cache hits (previews from the fake Immich, which counts its requests): 16 keep-alive clients
-   fetch one cached picture N times in total, with the frame's secret, from the renderer; then
-   the same file, from the renderer's cache directory, from an aiohttp static file server
-   (``add_static``: ``sendfile`` from disk, no auth, no lookups). That is the stronger
-   plain-Python baseline: ``python -m http.server`` answers HTTP/1.0 without keep-alive and
-   copies every byte through userspace. Rounds alternate; medians are compared.
+   fetch one cached picture N times in total from each server in turn — the renderer with the
+   frame's secret; with ``--before REF`` the renderer as it was at that git revision too (its
+   ``renderer`` and ``common`` packages extracted with ``git archive``), for a before/after in
+   one run; an aiohttp static file server (``add_static``: ``sendfile`` from disk, no auth, no
+   lookups), the stronger plain-Python baseline; and nginx (bench/nginx.py), skipped with the
+   reason in the table when it is not installed. Medians of req/s and of CPU per hit.
 2. Render scaling (previews from a raw-socket stand-in for Immich's preview endpoint that
    answers pre-encoded bytes, so that Immich's side costs as little of the shared CPU as
    possible): an empty cache, a manifest of M new pictures, and 4 clients fetching them all;
    pictures per second from the manifest's publication to the last byte with ``workers: 1``
-   and ``workers: 2``, alternating in the same run, best of the rounds; and the CPU time each
-   process spent per picture (renderer's serving process, its workers, the stand-in, the load
-   client). ``--profile DIR`` adds one more ``workers: 2`` round per format with the serving
+   and ``workers: 2``, alternating in the same run, best and median of the rounds; the CPU time
+   each process spent per picture (renderer's serving process, its workers, the stand-in, the
+   load client); the cores other processes kept busy meanwhile; the load average before and
+   after. ``--profile DIR`` adds one more ``workers: 2`` round per format with the serving
    process under cProfile (not counted in the results) and leaves the stats in DIR.
 
 Prints a Markdown section and, unless ``--no-write``, puts it into docs/benchmarks.md under
@@ -29,19 +32,15 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import re
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import date
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT)]
@@ -56,8 +55,12 @@ from common import manifest  # noqa: E402
 from tests.kit.broker import USERS, Mosquitto, free_port  # noqa: E402
 from tests.kit.fakes.immich import FakeImmich  # noqa: E402
 
+sys.path[:0] = [str(ROOT / "bench")]
+import nginx  # noqa: E402
+from loadclient import cpu_seconds, load, machine_busy, process_tree  # noqa: E402
+from servereport import RENDERER, STATIC, markdown, write_section  # noqa: E402
+
 BASE = "titanoframe"
-SECTION = "## Renderer service"
 # Immich's preview endpoint and nothing else, answering pre-encoded replies from memory with a
 # thread per keep-alive connection: the scaling run measures the renderer, so the stand-in for
 # Immich should take as little of the shared CPU as possible (a raw socket costs far less per
@@ -129,6 +132,7 @@ class Renderer:
         workers: int,
         fmt: str,
         profile: Path | None = None,
+        root: Path = ROOT,
     ) -> None:
         self.port = free_port()
         self.cache = tmp / f"cache-{self.port}"
@@ -155,7 +159,7 @@ class Renderer:
         cmd = [sys.executable, "-m", "renderer", "--config", str(config)]
         if profile is not None:  # the serving process under cProfile; the workers are not
             cmd[1:1] = ["-m", "cProfile", "-o", str(profile)]
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
+        self.proc = subprocess.Popen(cmd, cwd=root, env=env)
         _wait(lambda: _health(self.port).get("broker") == "connected", "renderer start")
 
     def stop(self) -> None:
@@ -210,87 +214,14 @@ def clear_manifest(broker: Mosquitto) -> None:
     client.loop_stop()
 
 
-_LENGTH = re.compile(rb"(?i)\r\ncontent-length: *(\d+)")
-
-
-def _response(sock: socket.socket, scratch: memoryview) -> tuple[bytes, int]:
-    """One response's head and body size; the body is read straight into `scratch`."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise SystemExit("bench: the server closed the connection")
-        data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    match = _LENGTH.search(head)
-    size = int(match.group(1)) if match else 0
-    got = len(body)
-    while got < size:  # one blocking call for the rest of the body, usually
-        n = sock.recv_into(scratch[got:size], size - got, socket.MSG_WAITALL)
-        if n == 0:
-            raise SystemExit("bench: the server closed the connection mid-body")
-        got += n
-    return head, got
-
-
-def _client(port: int, paths: list[str], auth: bool, sizes: list[int], retry_404: bool) -> None:
-    """Fetch `paths` one after another over one keep-alive connection (blocking socket)."""
-    extra = f"Authorization: Bearer {USERS['kitchen']}\r\n" if auth else ""
-    scratch = memoryview(bytearray(4 << 20))
-    with socket.create_connection(("127.0.0.1", port)) as sock:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        for path in paths:
-            request = f"GET {path} HTTP/1.1\r\nHost: bench\r\n{extra}\r\n".encode()
-            while True:
-                sock.sendall(request)
-                head, size = _response(sock, scratch)
-                if retry_404 and head.startswith(b"HTTP/1.1 404"):
-                    time.sleep(0.005)  # the manifest is still on its way
-                    continue
-                if not head.startswith(b"HTTP/1.1 200") or size == 0:
-                    raise SystemExit(f"bench: unexpected answer {head[:200]!r}")
-                sizes.append(size)
-                break
-
-
-def load(
-    port: int, paths: list[str], clients: int, auth: bool, retry_404: bool = False
-) -> tuple[float, list[int]]:
-    """Seconds to fetch every path over `clients` keep-alive connections, and the body sizes.
-
-    One thread per connection with blocking sockets: the load client shares the cores with
-    what it measures, and this is about the cheapest way Python has to read HTTP responses.
-    """
-    shares = [paths[i::clients] for i in range(clients)]
-    sizes: list[int] = []
-    errors: list[BaseException] = []
-
-    def run(share: list[str]) -> None:
-        try:
-            _client(port, share, auth, sizes, retry_404)
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(share,)) for share in shares]
-    started = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.perf_counter() - started
-    if errors:
-        raise errors[0]
-    return elapsed, sizes
-
-
 @contextmanager
-def server(script: str, root: Path, probe: str = "/") -> Iterator[int]:
-    """A small aiohttp server script in its own process, serving from `root`."""
+def server(script: str, root: Path, probe: str = "/") -> Iterator[tuple[int, int]]:
+    """A small server script in its own process, serving from `root`: (port, pid)."""
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-c", script, str(root), str(port)])
     try:
         _wait(lambda: _answers(f"http://127.0.0.1:{port}{probe}"), "server start")
-        yield port
+        yield port, proc.pid
     finally:
         proc.terminate()
         proc.wait(30)
@@ -304,62 +235,111 @@ def _answers(url: str) -> bool:
         return False
 
 
-def bench_hits(
-    tmp: Path, broker: Mosquitto, fake: FakeImmich, asset: str, n: int, clients: int, rounds: int
-) -> dict[str, Any]:
-    renderer = Renderer(tmp, broker, (fake.url, fake.api_key), 2, "bmp16")
-    try:
-        publish_manifest(broker, renderer.port, {asset: "0000000a"})
-        path = f"/v1/frames/kitchen/pictures/{asset}.bmp"
-        load(renderer.port, [path], 1, auth=True, retry_404=True)  # renders it; then hits
-        (cached,) = renderer.cache.glob("*/*/*.bmp")
-        static_path = "/" + cached.relative_to(renderer.cache).as_posix()
-        ours: list[float] = []
-        theirs: list[float] = []
-        with server(STATIC_SERVER, renderer.cache) as static_port:
-            load(static_port, [static_path] * 200, clients, auth=False)  # warm up both
-            load(renderer.port, [path] * 200, clients, auth=True)
-            for _ in range(rounds):
-                secs, sizes = load(static_port, [static_path] * n, clients, auth=False)
-                assert set(sizes) == {cached.stat().st_size}
-                theirs.append(n / secs)
-                secs, sizes = load(renderer.port, [path] * n, clients, auth=True)
-                assert set(sizes) == {cached.stat().st_size}
-                ours.append(n / secs)
-        fetched = fake.count(f"/assets/{asset}/thumbnail")
-    finally:
-        renderer.stop()
-        clear_manifest(broker)
+class Target(NamedTuple):
+    """One server in the cache-hit race: how to reach it and which process tree to meter."""
+
+    name: str
+    port: int
+    path: str
+    auth: bool
+    pid: int
+
+
+def _tree_cpu(pid: int) -> float:
+    return sum(cpu_seconds(p) for p in process_tree(pid))
+
+
+def race(targets: list[Target], n: int, clients: int, rounds: int, size: int) -> dict[str, Any]:
+    """Median req/s, server CPU µs and load-client CPU µs per hit of each target, round-robin."""
+    for t in targets:  # warm up: connections, page cache, first-request paths
+        load(t.port, [t.path] * 200, clients, t.auth)
+    got: dict[str, dict[str, list[float]]] = {t.name: {} for t in targets}
+    for _ in range(rounds):
+        for t in targets:
+            cpu, client = _tree_cpu(t.pid), time.process_time()
+            secs, sizes = load(t.port, [t.path] * n, clients, t.auth)
+            if set(sizes) != {size}:
+                raise SystemExit(f"bench: {t.name} answered sizes {set(sizes)}, not {size}")
+            sample = {
+                "rate": n / secs,
+                "cpu_us": (_tree_cpu(t.pid) - cpu) * 1e6 / n,
+                "client_us": (time.process_time() - client) * 1e6 / n,
+            }
+            for key, value in sample.items():
+                got[t.name].setdefault(key, []).append(value)
     return {
-        "renderer": statistics.median(ours),
-        "static": statistics.median(theirs),
-        "size": cached.stat().st_size,
-        "immich_fetches": fetched,
+        name: {key: statistics.median(v) for key, v in values.items()}
+        for name, values in got.items()
     }
 
 
-def _process_tree(pid: int) -> list[int]:
-    """`pid` and its descendants (Linux /proc; just `pid` elsewhere)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            ppid = int(entry.read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(ppid, []).append(int(entry.parent.name))
-    found, todo = [], [pid]
-    while todo:
-        found.append(todo.pop())
-        todo += children.get(found[-1], [])
-    return found
+def bench_hits(
+    tmp: Path, broker: Mosquitto, fake: FakeImmich, asset: str, args: argparse.Namespace
+) -> dict[str, Any]:
+    """The renderer (and the renderer at `--before`) against aiohttp's static server and nginx,
+    all serving the same cached picture."""
+    immich = (fake.url, fake.api_key)
+    path = f"/v1/frames/kitchen/pictures/{asset}.bmp"
+    with ExitStack() as stack:
+        stack.callback(clear_manifest, broker)
+        renderer = Renderer(tmp, broker, immich, 2, "bmp16")
+        stack.callback(renderer.stop)
+        before = None
+        if args.before:
+            before = Renderer(tmp, broker, immich, 2, "bmp16", root=_tree_at(tmp, args.before))
+            stack.callback(before.stop)
+        publish_manifest(broker, renderer.port, {asset: "0000000a"})
+        for r in (renderer, before):
+            if r is not None:
+                load(r.port, [path], 1, auth=True, retry_404=True)  # renders it; then hits
+        (cached,) = renderer.cache.glob("*/*/*.bmp")
+        rel = "/" + cached.relative_to(renderer.cache).as_posix()
+        static_port, static_pid = stack.enter_context(server(STATIC_SERVER, renderer.cache))
+        targets = [Target(RENDERER, renderer.port, path, True, renderer.proc.pid)]
+        if before is not None:
+            targets.append(
+                Target(f"{RENDERER} at {args.before}", before.port, path, True, before.proc.pid)
+            )
+        targets.append(Target(STATIC, static_port, rel, False, static_pid))
+        nginx_version, skipped = _nginx_version(), None
+        if nginx_version is None:
+            skipped = "nginx is not installed (Debian: `apt-get install nginx`)"
+        else:
+            port = free_port()
+            proc = stack.enter_context(nginx.nginx(tmp / "nginx", {rel: cached.read_bytes()}, port))
+            _wait(lambda: _answers(f"http://127.0.0.1:{port}{rel}"), "nginx start")
+            targets.append(Target(f"nginx {nginx_version}", port, rel, False, proc.pid))
+        fetched = fake.count(f"/assets/{asset}/thumbnail")
+        load_before = os.getloadavg()
+        results = race(targets, args.requests, args.clients, args.rounds, cached.stat().st_size)
+        load_after = os.getloadavg()
+        fetched = fake.count(f"/assets/{asset}/thumbnail") - fetched
+    return {
+        "servers": results,
+        "size": cached.stat().st_size,
+        "immich_fetches": fetched,
+        "nginx_skipped": skipped,
+        "load": (load_before[0], load_after[0]),
+    }
 
 
-def _cpu_seconds(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return 0.0
+def _nginx_version() -> str | None:
+    exe = nginx.binary()
+    if exe is None:
+        return None
+    out = subprocess.run([exe, "-v"], capture_output=True, text=True).stderr
+    return out.strip().rsplit("/", 1)[-1] or "?"
+
+
+def _tree_at(tmp: Path, ref: str) -> Path:
+    """The renderer and common packages as they were at git `ref`, in a folder of their own."""
+    where = tmp / f"at-{ref.replace('/', '_')}"
+    where.mkdir()
+    archive = subprocess.run(
+        ["git", "archive", ref, "renderer", "common"], cwd=ROOT, check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(where)], input=archive, check=True)
+    return where
 
 
 def _stand_in_pid(port: int) -> int:
@@ -386,132 +366,74 @@ def scaling_round(
     workers: int,
     fmt: str,
     profile: Path | None = None,
-) -> tuple[float, dict[str, float]]:
-    """Pictures/s from the manifest's publication to the last byte, and CPU s per process."""
+) -> tuple[float, dict[str, float], float]:
+    """Pictures/s from the manifest's publication to the last byte, CPU s per process, and how
+    many cores other processes on the machine kept busy meanwhile."""
     paths = [f"/v1/frames/kitchen/pictures/{a}.bmp" for a in assets]
     stand_in = _stand_in_pid(int(immich[0].rsplit(":", 1)[1]))
     renderer = Renderer(tmp, broker, immich, workers, fmt, profile)
     try:
-        pids = _process_tree(renderer.proc.pid)
-        before = [_cpu_seconds(p) for p in [*pids, stand_in]]
-        bench_cpu = time.process_time()
+        pids = process_tree(renderer.proc.pid)
+        before = [cpu_seconds(p) for p in [*pids, stand_in]]
+        bench_cpu, busy = time.process_time(), machine_busy()
         started = time.perf_counter()
         publish_manifest(broker, renderer.port, dict.fromkeys(assets, "0000000b"), fmt)
         load(renderer.port, paths, 4, auth=True, retry_404=True)
-        rate = len(assets) / (time.perf_counter() - started)
-        bench_cpu = time.process_time() - bench_cpu
-        used = [_cpu_seconds(p) - b for p, b in zip([*pids, stand_in], before, strict=True)]
+        elapsed = time.perf_counter() - started
+        rate = len(assets) / elapsed
+        bench_cpu, busy = time.process_time() - bench_cpu, machine_busy() - busy
+        used = [cpu_seconds(p) - b for p, b in zip([*pids, stand_in], before, strict=True)]
     finally:
         renderer.stop()
         clear_manifest(broker)
     cpu = {"serving": used[0], "workers": sum(used[1:-1]), "immich": used[-1], "client": bench_cpu}
-    return rate, cpu
+    # Cores kept busy by everything else on the machine (other jobs, Mosquitto) meanwhile.
+    others = max(0.0, busy - sum(cpu.values())) / elapsed
+    return rate, cpu, others
 
 
 def bench_scaling(
     tmp: Path, broker: Mosquitto, previews: Path, rounds: int, fmt: str, profile: Path | None
 ) -> dict[str, float]:
-    """Best pictures/s over the rounds, per worker count, and the CPU ms per picture of each
-    process on the machine (`workers: 2` rounds, medians)."""
+    """Best and median pictures/s over the rounds per worker count, the CPU ms per picture of
+    each process on the machine (`workers: 2` rounds, medians), the cores other processes kept
+    busy meanwhile (medians), and the 1-minute load average before and after."""
     assets = sorted(p.stem for p in previews.glob("*.jpg"))
     rates: dict[int, list[float]] = {1: [], 2: []}
+    others: dict[int, list[float]] = {1: [], 2: []}
     cpu: dict[str, list[float]] = {}
-    with server(PREVIEW_SERVER, previews, "/api/server/ping") as port:
+    load_before = os.getloadavg()[0]
+    with server(PREVIEW_SERVER, previews, "/api/server/ping") as (port, _):
         immich = (f"http://127.0.0.1:{port}", "bench-key")
         for i in range(rounds + (profile is not None)):
             for workers in (1, 2):
                 prof = profile if workers == 2 and i == rounds else None
-                rate, used = scaling_round(tmp, broker, immich, assets, workers, fmt, prof)
+                rate, used, busy = scaling_round(tmp, broker, immich, assets, workers, fmt, prof)
+                if prof is not None:  # cProfile slows what it watches: not a measurement
+                    continue
                 rates[workers].append(rate)
+                others[workers].append(busy)
                 for name, seconds in used.items():
-                    if workers == 2 and prof is None:  # cProfile slows what it watches
+                    if workers == 2:
                         cpu.setdefault(name, []).append(seconds * 1000 / len(assets))
-    # Other work on the machine only ever slows a round down: the best round is the measurement.
     return {
+        # Other work on the machine only ever slows a round down: the best round is the
+        # measurement; the median is shown beside it.
         "1": max(rates[1]),
         "2": max(rates[2]),
+        "1_median": statistics.median(rates[1]),
+        "2_median": statistics.median(rates[2]),
+        # Each round's `workers: 2` run against the `workers: 1` run just before it: the two
+        # saw much the same load from the rest of the machine.
+        "paired": statistics.median(b / a for a, b in zip(rates[1], rates[2], strict=True)),
+        "paired_min": min(b / a for a, b in zip(rates[1], rates[2], strict=True)),
+        "paired_max": max(b / a for a, b in zip(rates[1], rates[2], strict=True)),
+        "others_1": statistics.median(others[1]),
+        "others_2": statistics.median(others[2]),
+        "load_before": load_before,
+        "load_after": os.getloadavg()[0],
         **{f"{name}_ms": statistics.median(values) for name, values in cpu.items()},
     }
-
-
-def markdown(
-    hits: dict[str, Any], scaling: dict[str, dict[str, float]], args: argparse.Namespace
-) -> str:
-    hit_ratio = hits["renderer"] / hits["static"]
-    ok = {True: "met", False: "**not met**"}
-    fetches = hits["immich_fetches"]
-    rows = [
-        f"| cache hits, renderer | {hits['renderer']:,.0f} req/s | | |",
-        f"| cache hits, static file server | {hits['static']:,.0f} req/s | | |",
-        f"| renderer / static | {hit_ratio:.0%} | ≥ 50% | {ok[hit_ratio >= 0.5]} |",
-        f"| Immich fetches for all cache-hit requests | {fetches} | 1 | {ok[fetches == 1]} |",
-    ]
-    for fmt, r in scaling.items():
-        scale = r["2"] / r["1"]
-        w, others = r["workers_ms"], r["serving_ms"] + r["immich_ms"] + r["client_ms"]
-        ceiling = 2 * w / (w + others)
-        rows += [
-            f"| {fmt} renders, `workers: 1` | {r['1']:.1f} pictures/s | | |",
-            f"| {fmt} renders, `workers: 2` | {r['2']:.1f} pictures/s | | |",
-            f"| {fmt} scaling 1 → 2 workers | {scale:.2f}× | ≥ 1.6× | {ok[scale >= 1.6]} |",
-            f"| {fmt} CPU ms per picture: workers / serving process / Immich stand-in / "
-            f"load client | {w:.1f} / {r['serving_ms']:.2f} / {r['immich_ms']:.2f} / "
-            f"{r['client_ms']:.2f} | | |",
-            f"| {fmt} two-core ceiling, 2·W ÷ (W + the rest) | {ceiling:.2f}× | | |",
-        ]
-    table = "\n".join(rows)
-    return f"""{SECTION}
-
-What it measures: the HTTP service as users run it (`python -m renderer --config`, a real
-Mosquitto, photo-like 1920×1440 JPEGs as Immich previews, all on loopback).
-
-- **Cache hits**: {args.clients} keep-alive clients fetch one cached bmp16 picture
-  ({hits["size"]:,} bytes) {args.requests:,} times per round, with the frame's secret, against an
-  aiohttp static file server (`add_static`: `sendfile` straight from the renderer's cache
-  directory, no auth, no manifest lookup) in the same run; {args.rounds} alternating rounds,
-  medians. It is the stronger plain-Python baseline: `python -m http.server` answers HTTP/1.0
-  without keep-alive and copies every byte through userspace.
-- **Render scaling**: an empty cache, a manifest of {args.pictures} new pictures (`blur` fit),
-  4 keep-alive clients fetching all of them; pictures per second from the manifest's
-  publication to the last byte, with `workers: 1` and `workers: 2` in the same run,
-  alternating; best of {args.rounds} rounds each (other work on the shared cores only ever slows
-  a round down). Immich is a stand-in for its preview endpoint that answers pre-encoded
-  1920×1440 JPEGs from memory over a raw socket; it and the load client (a thread per
-  connection, blocking sockets, bodies read straight into a buffer) run on the same two cores
-  as the renderer, and their CPU is measured and shown too.
-
-Command: `.venv/bin/python bench/serve.py --rounds {args.rounds}` ({os.cpu_count()} CPU cores,
-shared with other jobs while measuring: absolute numbers move between runs, the ratios less
-so). Measured {date.today()}.
-
-| measurement | result | target | |
-|---|---:|---:|---|
-{table}
-
-Reading the scaling rows: each cache miss runs whole in a worker process — fetching the
-preview from Immich with the worker's own HTTP session, decoding, rendering, encoding and
-writing the cache file — and the serving process only dispatches the job over a pipe, indexes
-the file and sends it with `sendfile`. CPU per picture is measured per process in the
-`workers: 2` rounds (medians). With two cores, two workers can at best reach 2·W ÷ (W + the
-rest) of one worker's rate, where W is the workers' CPU per picture and the rest is everything
-else on the machine that each picture costs (serving process, Immich stand-in, load client);
-that is the ceiling row. Mosquitto and other jobs sharing the machine take the remainder.
-A heavier profile (`bmp8`: palette and dithering) scales better because W grows while the
-rest stays the same. What the serving process still spends per picture is the request and its
-`sendfile` response in aiohttp and asyncio, and the job's two small pickles over the worker's
-pipe; `--profile` writes its cProfile stats for a closer look.
-"""
-
-
-def write_section(text: str, path: Path = ROOT / "docs" / "benchmarks.md") -> None:
-    """Replace this benchmark's section of the file (or append it), keeping every other one."""
-    old = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(old):
-        new = pattern.sub(lambda _: text.rstrip("\n") + "\n\n", old, count=1)
-    else:
-        new = old.rstrip("\n") + "\n\n" + text
-    path.write_text(new.rstrip("\n") + "\n")
 
 
 def main() -> int:
@@ -521,6 +443,12 @@ def main() -> int:
     parser.add_argument("--pictures", type=int, default=192, help="pictures per scaling run")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument(
+        "--before",
+        metavar="GIT_REF",
+        help="also race the renderer as it was at this git revision (before/after a change)",
+    )
+    parser.add_argument("--hits-only", action="store_true", help="skip the scaling runs")
     parser.add_argument(
         "--profile",
         type=Path,
@@ -542,9 +470,7 @@ def main() -> int:
         broker = Mosquitto(tmp / "broker")
         broker.start()
         try:
-            hits = bench_hits(
-                tmp, broker, fake, hit_asset, args.requests, args.clients, args.rounds
-            )
+            hits = bench_hits(tmp, broker, fake, hit_asset, args)
             scaling = {
                 fmt: bench_scaling(
                     tmp,
@@ -555,6 +481,7 @@ def main() -> int:
                     args.profile and args.profile / f"{fmt}.prof",
                 )
                 for fmt in ("bmp16", "bmp8")
+                if not args.hits_only
             }
         finally:
             broker.stop()

@@ -131,13 +131,14 @@ class Membership:
             return
         applied = self.roster.apply(frame, shard, payload)
         if not applied.accepted:
-            self.metrics.inc("manifest_rejected_total")
             log.warning(
                 "ignored a malformed manifest %s for frame %s (%d bytes); keeping the previous one",
                 "summary" if shard is None else f"page {shard}",
                 frame,
                 len(payload),
             )
+            # Counted after the log line: whoever sees the count can already read the line.
+            self.metrics.inc("manifest_rejected_total")
             return
         self.metrics.set("manifest_pictures", self.roster.count(frame), frame=frame)
         if applied.added:

@@ -131,6 +131,73 @@ def test_etag_and_304(start_rig: StartRig) -> None:
     assert resp.headers["ETag"] == '"0badcaff"'
 
 
+def test_cache_headers_say_what_caches_may_do(start_rig: StartRig) -> None:
+    rig = start_rig()
+    ids = small_assets(rig.fake, 1)
+    rig.publish_manifest("kitchen", versions(ids, "0badcafe"), "bmp16")
+    rig.publish_manifest("open", versions(ids, "0badcafe"), "bmp16")
+    name = f"{ids[0]}.bmp"
+
+    # The plain URL names the picture, not its version: keep it, but ask again (ETag → 304).
+    plain = rig.get("kitchen", name)
+    assert plain.headers["Cache-Control"] == "private, no-cache"
+    assert rig.get("open", name).headers["Cache-Control"] == "public, no-cache"
+    revalidated = rig.get("kitchen", name, headers={"If-None-Match": '"0badcafe"'})
+    assert (revalidated.status_code, revalidated.content) == (304, b"")
+    assert revalidated.headers["Cache-Control"] == "private, no-cache"
+
+    # `?v=<current version>` names bytes that never change: a year, without asking again.
+    pinned = rig.get("kitchen", name, params={"v": "0badcafe"})
+    assert pinned.status_code == 200
+    assert pinned.headers["Cache-Control"] == "private, max-age=31536000, immutable"
+    assert pinned.content == plain.content
+    shared = rig.get("open", name, params={"v": "0badcafe"})
+    assert shared.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+
+    # Any other version is not served under its name, and the refusal is not to be kept.
+    stale = rig.get("kitchen", name, params={"v": "0badcafd"})
+    assert stale.status_code == 404
+    assert stale.json()["error"] == "not_in_manifest"
+    assert stale.headers["Cache-Control"] == "no-store"
+    assert rig.thumbs(ids[0]) == 2  # one render for each frame's profile, none for the refusal
+
+
+def test_a_slow_reader_gets_every_cached_picture_whole(start_rig: StartRig) -> None:
+    """Requests pipelined faster than the client reads: the kernel's socket buffer fills, so
+    answers go out partly by the first `sendfile` and partly by the event loop, or wait behind
+    the previous one. Every body arrives whole, in order, on the one keep-alive connection."""
+    rig = start_rig()
+    ids = small_assets(rig.fake, 1)
+    rig.publish_manifest("kitchen", versions(ids), "bmp16")
+    assert wait_for(lambda: rig.metric("prerenders_total") == 1)
+    whole = rig.get("kitchen", f"{ids[0]}.bmp").content
+    head = (
+        f"GET /v1/frames/kitchen/pictures/{ids[0]}.bmp HTTP/1.1\r\nHost: t\r\n"
+        f"Authorization: Bearer {USERS['kitchen']}\r\n\r\n"
+    ).encode()
+    pipelined = 24  # 7 MB of answers: more than the kernel buffers on a loopback connection
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    with sock:
+        sock.connect(("127.0.0.1", rig.port))
+        sock.sendall(head * pipelined)
+        data = b""
+        for _ in range(pipelined):
+            while b"\r\n\r\n" not in data:
+                data += sock.recv(4096)
+            status, _, data = data.partition(b"\r\n\r\n")
+            assert status.startswith(b"HTTP/1.1 200")
+            while len(data) < len(whole):
+                chunk = sock.recv(65536)
+                assert chunk, "connection closed mid-body"
+                data += chunk
+            body, data = data[: len(whole)], data[len(whole) :]
+            assert body == whole
+    assert data == b""
+    assert rig.metric("cache_hits_total") == pipelined + 1
+    assert rig.thumbs(ids[0]) == 1
+
+
 def test_only_pictures_of_the_current_manifest(start_rig: StartRig) -> None:
     rig = start_rig()
     ids = small_assets(rig.fake, 3)
