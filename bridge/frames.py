@@ -16,11 +16,13 @@ expected and do not count.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from bridge import pairing
+from bridge.book import Book, Sources
 from bridge.sources import Asset, Policy
 from bridge.sync import Library
 from common import manifest
@@ -47,10 +49,10 @@ class Mirror:
                 changed = before != self._summary
             else:
                 before = self._pages.get(shard)
-                if payload:
-                    self._pages[shard] = payload
-                else:
+                if not payload:
                     self._pages.pop(shard, None)
+                elif payload != before:  # an echo of our own publish keeps our bytes
+                    self._pages[shard] = payload
                 changed = before != self._pages.get(shard)
             if changed:
                 self.version += 1
@@ -74,7 +76,8 @@ class PageCache:
     def ids(self, shard: str, page: bytes) -> tuple[str, ...]:
         hit = self._pages.get(shard)
         if hit is None or hit[0] != page:
-            hit = (page, tuple(manifest.parse_page(page) or ()))
+            # Interned, so the ids are the library's own strings, not one more copy per frame.
+            hit = (page, tuple(sys.intern(p) for p in manifest.parse_page(page) or ()))
             self._pages[shard] = hit
         return hit[1]
 
@@ -171,16 +174,31 @@ class Outcome:
 
 
 class FrameState:
-    """Decides, poll after poll, what one frame's manifest should be and what to publish."""
+    """Decides, poll after poll, what one frame's manifest should be and what to publish.
 
-    def __init__(self, frame: FrameConfig, url: str, max_removal: float) -> None:
+    A change patches the last build (`bridge.book`) when the broker holds exactly that build
+    and the library says which photos it touched; otherwise, and with `incremental` False, the
+    whole manifest is rebuilt (`rebuild`). Both give the same bytes."""
+
+    def __init__(
+        self,
+        frame: FrameConfig,
+        url: str,
+        max_removal: float,
+        versions: Versions | None = None,
+        incremental: bool = True,
+    ) -> None:
         self.frame = frame
         self.url = url
         self.max_removal = max_removal
-        self.versions = Versions(manifest.profile_key(frame.image))
+        self.versions = versions or Versions(manifest.profile_key(frame.image))
+        self.incremental = incremental
         self.held_walk: int | None = None
         self.pages = PageCache()
         self._settled: tuple[int, int, int] | None = None
+        self.book: Book | None = None
+        self._book_at: tuple[int, int] | None = None  # (generation, mirror) the book is out at
+        self.rebuilds = self.patches = 0  # work done, for tests and the benchmark
 
     def settle(self, lib: Library, mirror_version: int) -> None:
         """Everything planned is published: a confirmed removal is out, and rebuilding is
@@ -188,6 +206,8 @@ class FrameState:
         # Only now: were the publish to fail, the next tick must not hold the drop anew.
         self.held_walk = None
         self._settled = self._inputs(lib, mirror_version)
+        if self.book is not None:
+            self._book_at = (lib.generation, mirror_version)
 
     def _inputs(self, lib: Library, mirror_version: int) -> tuple[int, int, int]:
         # A walk with no news changes nothing, unless it may confirm a held removal.
@@ -204,6 +224,61 @@ class FrameState:
     ) -> Outcome:
         if lib.walks == 0 or self._settled == self._inputs(lib, mirror_version):
             return Outcome(None)  # before a first full walk the bridge knows nothing yet
+        at, self._book_at = self._book_at, None
+        patchable = at == (lib.generation - 1, mirror_version) and self.held_walk is None
+        if self.incremental and patchable and lib.touched is not None:
+            outcome = self._patch(lib, policy, retained, mirror_version, now)
+            if outcome is not None:
+                return outcome
+        return self.rebuild(lib, policy, retained, mirror_version, now)
+
+    def _patch(
+        self,
+        lib: Library,
+        policy: Policy,
+        retained: manifest.Retained,
+        mirror_version: int,
+        now: int,
+    ) -> Outcome | None:
+        """Patch the last build with the photos the poll touched; None: rebuild instead."""
+        book = self.book
+        assert book is not None and lib.touched is not None
+        change = book.patch(lib.touched, Sources.of(self.frame, lib), lib, policy, self.versions)
+        if change is None:
+            self.book = None
+            return None
+        self.patches += 1
+        if not change.pictures:
+            self.settle(lib, mirror_version)
+            return Outcome(None)
+        if change.removed:
+            # The guard judges removals: with nothing removed from what the broker holds (this
+            # build) there is nothing for it to hold back, so a change that only adds or
+            # updates photos does not pay for a look at the whole manifest.
+            previous = published_pictures(retained, self.pages)
+            held = self._guard(lib, previous, book.selected)
+            if held:
+                self.book = None
+                self._settled = self._inputs(lib, mirror_version)
+                return Outcome(None, assets=len(book.selected), held=held)
+        built = book.manifest(self.url, self.frame.image.format, now)
+        plan = manifest.diff(retained, built)
+        if not plan.steps:
+            self.settle(lib, mirror_version)
+        return Outcome(plan if plan.steps else None, built, len(book.selected))
+
+    def rebuild(
+        self,
+        lib: Library,
+        policy: Policy,
+        retained: manifest.Retained,
+        mirror_version: int,
+        now: int,
+    ) -> Outcome:
+        """The full rebuild: select, pair, version and page the frame's whole library. What
+        every change cost before manifests were patched, and still the reference for them."""
+        self.rebuilds += 1
+        self.book = None
         assets = select(self.frame, lib, policy)
         previous = published_pictures(retained, self.pages)
         held = self._guard(lib, previous, assets)
@@ -211,8 +286,10 @@ class FrameState:
             self._settled = self._inputs(lib, mirror_version)
             return Outcome(None, assets=len(assets), held=held)
         found, taken = pictures(self.frame, assets, previous, self.versions)
-        self.versions.forget_others(assets)
+        self.versions.forget_others(lib.assets)  # shared by the frames of one render profile
         built = manifest.build(found, taken, self.url, self.frame.image.format, now)
+        if self.incremental and not built.dropped:
+            self.book = Book(assets, found, built, self.frame.image.pair_portraits)
         if built.dropped:
             log.warning(
                 "frame %s: %d pictures do not fit in a manifest; keeping the %d newest",

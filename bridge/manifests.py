@@ -11,12 +11,12 @@ import logging
 from collections.abc import Iterable
 from datetime import datetime
 
-from bridge.frames import FrameState, Mirror, Outcome
+from bridge.frames import FrameState, Mirror, Outcome, Versions
 from bridge.metrics import Metrics
 from bridge.mqtt import MqttError, MqttLink
 from bridge.sources import Policy
 from bridge.sync import Library
-from common import topics
+from common import manifest, topics
 from common.config import FrameConfig
 
 log = logging.getLogger(__name__)
@@ -40,9 +40,13 @@ class Manifests:
         self.base = base
         self.metrics = metrics
         url = public_url.rstrip("/")
-        self.states = {
-            f.id: FrameState(f, f"{url}/v1/frames/{f.id}/pictures/", max_removal) for f in frames
-        }
+        versions: dict[str, Versions] = {}  # one per render profile: frames share their hashes
+        self.states = {}
+        for f in frames:
+            key = manifest.profile_key(f.image)
+            shared = versions.setdefault(key, Versions(key))
+            pictures = f"{url}/v1/frames/{f.id}/pictures/"
+            self.states[f.id] = FrameState(f, pictures, max_removal, shared)
         self.mirrors = {frame_id: Mirror() for frame_id in self.states}
 
     def topics(self, frame_id: str) -> list[str]:

@@ -72,6 +72,12 @@ def _match(ids: list[str]) -> list[tuple[str, str]]:
     return pairs
 
 
+def match(ids: list[str]) -> list[tuple[str, str]]:
+    """Fresh pairs over portraits in (taken, id) order: what `pair_portraits` does with the
+    portraits no kept pair holds."""
+    return _match(ids)
+
+
 def _kept(previous: Iterable[str], portraits: set[str]) -> list[tuple[str, str]]:
     """Previous pairs whose two assets are both still portraits in the set, each asset once."""
     kept: list[tuple[str, str]] = []

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -80,8 +81,10 @@ def parse_asset(dto: Mapping[str, Any]) -> Asset | None:
         visibility = ARCHIVED if dto.get("isArchived") else "timeline"
     stack = dto.get("stack")
     stacked = isinstance(stack, dict) and stack.get("primaryAssetId") not in (None, asset_id)
+    # Interned: the same id then serves the library, every frame's selection and the parsed
+    # manifest pages; owners and visibilities are a handful of values shared by all photos.
     return Asset(
-        id=asset_id,
+        id=sys.intern(asset_id),
         checksum=checksum,
         thumbhash=thumbhash if isinstance(thumbhash, str) else None,
         width=_int(dto.get("width")),
@@ -89,9 +92,9 @@ def parse_asset(dto: Mapping[str, Any]) -> Asset | None:
         taken=taken,
         updated=parse_time(dto.get("updatedAt")) or 0.0,
         favorite=dto.get("isFavorite") is True,
-        visibility=visibility,
+        visibility=sys.intern(visibility),
         trashed=dto.get("isTrashed") is True,
-        owner=str(dto.get("ownerId") or ""),
+        owner=sys.intern(str(dto.get("ownerId") or "")),
         image=dto.get("type", "IMAGE") == "IMAGE",
         stacked=stacked,
     )

@@ -178,13 +178,30 @@ def build(
     pages = {s: page_bytes(p) for s, p in _fit_pages(pictures, taken, width).items() if p}
     count = sum(page.count(b"\n") for page in pages.values())
     digests = {s: crc_hex(pages[s]) for s in sorted(pages)}
+    return assemble(pages, digests, count, width, url, fmt, generated, len(pictures) - count)
+
+
+def assemble(
+    pages: Mapping[str, bytes],
+    digests: Mapping[str, str],
+    count: int,
+    width: int,
+    url: str,
+    fmt: str,
+    generated: int,
+    dropped: int,
+) -> Manifest:
+    """The manifest made of finished pages and their digests: its rev and summary added.
+
+    `build` ends here, and so does a patched manifest (`bridge.book`), so both come out alike.
+    """
+    digests = {s: digests[s] for s in sorted(digests)}
     rev = rev_of(digests)
     doc = {"v": SUMMARY_VERSION, "rev": rev, "count": count, "width": width, "shards": digests}
     doc |= {"url": url, "format": fmt, "generated": generated}
     summary = json.dumps(doc, separators=(",", ":")).encode()
     if len(summary) > SUMMARY_LIMIT:
         raise ValueError(f"manifest summary is {len(summary)} bytes (limit {SUMMARY_LIMIT})")
-    dropped = len(pictures) - count
     return Manifest(pages, digests, rev, count, width, url, fmt, generated, summary, dropped)
 
 
