@@ -86,8 +86,8 @@ def _change(rng: random.Random, old: Library) -> Library:
             target = rng.choice(ids)
             new.assets.pop(target, None)
         elif what < 0.62:  # a large clean-up: the removal guard's business
-            members = list(new.members[key])
-            new.members[key] = frozenset(members[: len(members) // 3])
+            kept = sorted(new.members[key])
+            new.members[key] = frozenset(kept[: len(kept) // 3])
         elif what < 0.64:  # yesterday's memories leave at midnight
             before = new.members[MEMORIES]
             new.members[MEMORIES] = frozenset(rng.sample(ids, len(ids) // 4))
