@@ -211,10 +211,10 @@ pages and digests of every picture) before only the changed page goes out.
 """
 
 
-def write_docs(text: str) -> None:
+def write_docs(text: str, heading: str = "## Bridge") -> None:
     old = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n"
     lines = old.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.strip() == "## Bridge"), None)
+    start = next((i for i, line in enumerate(lines) if line.strip() == heading), None)
     if start is None:
         new = old.rstrip("\n") + "\n\n" + text
     else:
@@ -231,9 +231,15 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,10000,30000")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--write-docs", action="store_true")
+    parser.add_argument(
+        "--frames", help="e.g. 1,10,50: the scale grid (frames × sizes), patched vs full rebuild"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     sizes = [int(s) for s in args.sizes.split(",")]
+    if args.frames:
+        scale(sizes, [int(f) for f in args.frames.split(",")], args.runs, args.write_docs)
+        return
     intro = INTRO.format(when=time.strftime("%Y-%m-%d"), py=sys.version.split()[0], runs=args.runs)
     parts = [intro]
     with tempfile.TemporaryDirectory() as tmp:
@@ -244,6 +250,18 @@ def main() -> None:
     if args.write_docs:
         write_docs("".join(parts).rstrip("\n") + "\n")
         print(f"wrote the Bridge section of {DOCS.relative_to(ROOT)}")
+
+
+def scale(sizes: list[int], frames: list[int], runs: int, write: bool) -> None:
+    import bridgescale
+
+    text = bridgescale.intro(runs)
+    with tempfile.TemporaryDirectory() as tmp:
+        text += bridgescale.grid(sizes, frames, runs, Path(tmp))
+    print(text)
+    if write:
+        write_docs(text.rstrip("\n") + "\n", "## Bridge at scale")
+        print(f"wrote the Bridge at scale section of {DOCS.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

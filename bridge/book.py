@@ -64,6 +64,69 @@ class Sources:
         return asset
 
 
+class PagePool:
+    """Equal pages held once: frames that show the same photos alike have the same pages."""
+
+    def __init__(self) -> None:
+        self._pages: dict[tuple[str, int], bytes] = {}
+        self._limit = 1024
+
+    def share(self, page: bytes, digest: str) -> bytes:
+        """`page`, or an equal page already held (the same bytes, one copy in memory)."""
+        key = (digest, len(page))
+        held = self._pages.get(key)
+        if held is not None and held == page:
+            return held
+        self._pages[key] = page
+        if len(self._pages) > self._limit:
+            # Forget pages nothing else holds any more: the pool's reference, the loop's and
+            # getrefcount's own make three.
+            self._pages = {k: p for k, p in self._pages.items() if sys.getrefcount(p) > 3}
+            self._limit = max(1024, 2 * len(self._pages))
+        return page
+
+
+POOL = PagePool()
+
+
+class Selection:
+    """The photos one set of sources shows, kept current generation by generation. Frames
+    configured with the same sources and exclusions share one: a change is looked at once,
+    and the library's photos are held once, however many frames show them."""
+
+    __slots__ = ("generation", "moved", "selected")
+
+    def __init__(self) -> None:
+        self.selected: dict[str, Asset] = {}
+        self.generation = -1
+        self.moved: list[str] | None = None  # ids whose photo changed in `generation`
+
+    def replace(self, selected: dict[str, Asset], generation: int) -> None:
+        """The whole selection anew (a full rebuild): what moved is not known."""
+        self.selected, self.generation, self.moved = selected, generation, None
+
+    def advance(self, lib: Library, sources: Sources, policy: Policy) -> bool:
+        """Bring the selection to the library's generation from the ids it touched; False
+        when that cannot be done (and the frame must rebuild)."""
+        if self.generation == lib.generation:
+            return self.moved is not None
+        if self.generation != lib.generation - 1 or lib.touched is None:
+            return False
+        moved: list[str] = []
+        selected = self.selected
+        for asset_id in lib.touched:
+            now = sources.pick(asset_id, lib, policy)
+            if now is selected.get(asset_id):
+                continue
+            moved.append(asset_id)
+            if now is None:
+                del selected[asset_id]
+            else:
+                selected[asset_id] = now
+        self.generation, self.moved = lib.generation, moved
+        return True
+
+
 @dataclass(frozen=True, slots=True)
 class Change:
     """What a patch did to a frame: `pictures` changed; `removed` photos left the frame."""
@@ -98,19 +161,21 @@ class Book:
     __slots__ = (
         "count",
         "digests",
+        "last",
         "lone",
         "pages",
         "pair_of",
         "pairing",
-        "selected",
+        "selection",
         "sizes",
         "width",
-    )  # fmt: skip
+    )
 
     def __init__(
-        self, selected: dict[str, Asset], found: Iterable[str], built: manifest.Manifest, pair: bool
+        self, selection: Selection, found: Iterable[str], built: manifest.Manifest, pair: bool
     ) -> None:
-        self.selected = selected
+        self.selection = selection
+        selected = selection.selected
         self.pairing = pair
         self.pair_of: dict[str, str] = {}  # asset id → its pair's picture id
         self.sizes: list[dict[str, int]] = [{} for _ in WIDTHS]
@@ -119,7 +184,7 @@ class Book:
             self._count(pid, 1)
             if pairing.SEPARATOR in pid:
                 for asset_id in pairing.assets_of(pid):
-                    self.pair_of[asset_id] = pid
+                    self.pair_of[sys.intern(asset_id)] = pid
         self.lone: set[str] = set()  # portraits left single (at most one, as pairing leaves)
         if pair:
             pair_of = self.pair_of
@@ -129,6 +194,7 @@ class Book:
         self.pages = dict(built.pages)
         self.digests = dict(built.digests)
         self.width = built.width
+        self.last = built  # what the broker holds once it is published
 
     def _count(self, picture_id: str, sign: int) -> None:
         size = sign * _line(picture_id)
@@ -139,30 +205,17 @@ class Book:
 
     # -- patching ----------------------------------------------------------------------------
 
-    def patch(
-        self,
-        touched: Iterable[str],
-        sources: Sources,
-        lib: Library,
-        policy: Policy,
-        versions: Versioning,
-    ) -> Change | None:
-        """Apply the touched ids. None: the manifest would drop pictures; rebuild it whole."""
-        moved: list[str] = []
-        removed = 0
-        for asset_id in touched:
-            now = sources.pick(asset_id, lib, policy)
-            before = self.selected.get(asset_id)
-            if now is before:
-                continue
-            moved.append(asset_id)
-            if now is None:
-                del self.selected[asset_id]
-                removed += 1
-            else:
-                self.selected[asset_id] = now
+    @property
+    def selected(self) -> dict[str, Asset]:
+        return self.selection.selected
+
+    def patch(self, versions: Versioning) -> Change | None:
+        """Apply what moved in the selection's last generation (the book being at the one
+        before). None: the manifest would drop pictures; rebuild it whole."""
+        moved = self.selection.moved
         if not moved:
             return Change(0, 0)
+        removed = sum(1 for asset_id in moved if asset_id not in self.selected)
         delta = self._repair(moved, versions) if self.pairing else self._singles(moved, versions)
         if not self._write(delta):
             return None
@@ -246,8 +299,9 @@ class Book:
         for shard, lines in entries.items():
             if lines:
                 page = manifest.page_bytes(lines)
-                self.pages[shard] = page
-                self.digests[shard] = manifest.crc_hex(page)
+                digest = manifest.crc_hex(page)
+                self.pages[shard] = POOL.share(page, digest)
+                self.digests[shard] = digest
             else:
                 self.pages.pop(shard, None)
                 self.digests.pop(shard, None)
@@ -273,6 +327,11 @@ class Book:
         self.width = width
         return regrouped
 
-    def manifest(self, url: str, fmt: str, generated: int) -> manifest.Manifest:
+    def manifest(
+        self, url: str, fmt: str, generated: int
+    ) -> tuple[manifest.Manifest, manifest.PublishPlan]:
+        """The patched manifest, and what to publish over the last build to get there."""
         pages, count, width = dict(self.pages), self.count, self.width
-        return manifest.assemble(pages, self.digests, count, width, url, fmt, generated, 0)
+        built = manifest.assemble(pages, self.digests, count, width, url, fmt, generated, 0)
+        self.last, last = built, self.last
+        return built, manifest.diff_from(last, built)

@@ -15,6 +15,7 @@ expected and do not count.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 import threading
@@ -22,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from bridge import pairing
-from bridge.book import Book, Sources
+from bridge.book import POOL, Book, Selection, Sources
 from bridge.sources import Asset, Policy
 from bridge.sync import Library
 from common import manifest
@@ -40,8 +41,11 @@ class Mirror:
         self._pages: dict[str, bytes] = {}
         self.version = 0  # bumped on every change of content
 
-    def put(self, shard: str | None, payload: bytes) -> None:
-        """A summary (`shard` None) or page as the broker now holds it; b"" means cleared."""
+    def put(self, shard: str | None, payload: bytes, ours: bool = False) -> None:
+        """A summary (`shard` None) or page as the broker now holds it; b"" means cleared.
+
+        `ours`: the bytes this process built and published, kept even over equal bytes read
+        back, so the mirror and the frame's last build share one copy of every page."""
         with self._lock:
             if shard is None:
                 before = self._summary
@@ -51,7 +55,7 @@ class Mirror:
                 before = self._pages.get(shard)
                 if not payload:
                     self._pages.pop(shard, None)
-                elif payload != before:  # an echo of our own publish keeps our bytes
+                elif ours or payload != before:  # an echo of our publish keeps our bytes
                     self._pages[shard] = payload
                 changed = before != self._pages.get(shard)
             if changed:
@@ -187,12 +191,14 @@ class FrameState:
         max_removal: float,
         versions: Versions | None = None,
         incremental: bool = True,
+        selection: Selection | None = None,
     ) -> None:
         self.frame = frame
         self.url = url
         self.max_removal = max_removal
         self.versions = versions or Versions(manifest.profile_key(frame.image))
         self.incremental = incremental
+        self.selection = selection or Selection()
         self.held_walk: int | None = None
         self.pages = PageCache()
         self._settled: tuple[int, int, int] | None = None
@@ -242,8 +248,11 @@ class FrameState:
     ) -> Outcome | None:
         """Patch the last build with the photos the poll touched; None: rebuild instead."""
         book = self.book
-        assert book is not None and lib.touched is not None
-        change = book.patch(lib.touched, Sources.of(self.frame, lib), lib, policy, self.versions)
+        assert book is not None
+        if not self.selection.advance(lib, Sources.of(self.frame, lib), policy):
+            self.book = None
+            return None
+        change = book.patch(self.versions)
         if change is None:
             self.book = None
             return None
@@ -261,8 +270,9 @@ class FrameState:
                 self.book = None
                 self._settled = self._inputs(lib, mirror_version)
                 return Outcome(None, assets=len(book.selected), held=held)
-        built = book.manifest(self.url, self.frame.image.format, now)
-        plan = manifest.diff(retained, built)
+        # The broker holds the last build (checked by `evaluate`), so the plan is made against
+        # it rather than by parsing back `retained`: the same plan, for less.
+        built, plan = book.manifest(self.url, self.frame.image.format, now)
         if not plan.steps:
             self.settle(lib, mirror_version)
         return Outcome(plan if plan.steps else None, built, len(book.selected))
@@ -279,7 +289,13 @@ class FrameState:
         every change cost before manifests were patched, and still the reference for them."""
         self.rebuilds += 1
         self.book = None
-        assets = select(self.frame, lib, policy)
+        if not self.incremental:
+            assets = select(self.frame, lib, policy)
+        elif self.selection.generation == lib.generation:
+            assets = self.selection.selected  # another frame with these sources just made it
+        else:
+            assets = select(self.frame, lib, policy)
+            self.selection.replace(assets, lib.generation)
         previous = published_pictures(retained, self.pages)
         held = self._guard(lib, previous, assets)
         if held:
@@ -288,8 +304,11 @@ class FrameState:
         found, taken = pictures(self.frame, assets, previous, self.versions)
         self.versions.forget_others(lib.assets)  # shared by the frames of one render profile
         built = manifest.build(found, taken, self.url, self.frame.image.format, now)
+        if self.incremental:
+            pages = {s: POOL.share(p, built.digests[s]) for s, p in built.pages.items()}
+            built = dataclasses.replace(built, pages=pages)
         if self.incremental and not built.dropped:
-            self.book = Book(assets, found, built, self.frame.image.pair_portraits)
+            self.book = Book(self.selection, found, built, self.frame.image.pair_portraits)
         if built.dropped:
             log.warning(
                 "frame %s: %d pictures do not fit in a manifest; keeping the %d newest",

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Iterable
 from datetime import datetime
 
+from bridge.book import Selection
 from bridge.frames import FrameState, Mirror, Outcome, Versions
 from bridge.metrics import Metrics
 from bridge.mqtt import MqttError, MqttLink
@@ -41,12 +42,14 @@ class Manifests:
         self.metrics = metrics
         url = public_url.rstrip("/")
         versions: dict[str, Versions] = {}  # one per render profile: frames share their hashes
+        selections: dict[object, Selection] = {}  # one per set of sources, likewise
         self.states = {}
         for f in frames:
             key = manifest.profile_key(f.image)
             shared = versions.setdefault(key, Versions(key))
+            selection = selections.setdefault((f.sources, f.exclude), Selection())
             pictures = f"{url}/v1/frames/{f.id}/pictures/"
-            self.states[f.id] = FrameState(f, pictures, max_removal, shared)
+            self.states[f.id] = FrameState(f, pictures, max_removal, shared, True, selection)
         self.mirrors = {frame_id: Mirror() for frame_id in self.states}
 
     def topics(self, frame_id: str) -> list[str]:
@@ -81,7 +84,7 @@ class Manifests:
                 log.error("frame %s: manifest not published, will retry: %s", frame_id, exc)
                 continue
             for step in outcome.plan.steps:
-                mirror.put(step.shard, step.payload)
+                mirror.put(step.shard, step.payload, ours=True)
             state.settle(lib, mirror.version)
             self.metrics.inc("manifest_publishes_total", frame=frame_id)
             plan = outcome.plan

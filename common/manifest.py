@@ -347,3 +347,20 @@ def diff(old: Retained, new: Manifest) -> PublishPlan:
     summary = [] if _summary_current(old.summary, new) else [Step(None, new.summary)]
     cleared = [Step(s, b"") for s in sorted(old.pages) if s not in new.pages and old.pages[s]]
     return PublishPlan(tuple(changed + summary + cleared))
+
+
+def _essence(m: Manifest) -> tuple[str, int, int, dict[str, str], str, str]:
+    return (m.rev, m.count, m.width, dict(m.digests), m.url, m.format)
+
+
+def diff_from(old: Manifest, new: Manifest) -> PublishPlan:
+    """`diff` for a broker known to hold exactly `old` (its summary perhaps an earlier one that
+    said the same): the same plan, without parsing back what this process wrote."""
+    changed = [
+        Step(s, page)
+        for s, page in sorted(new.pages.items())
+        if (held := old.pages.get(s)) is not page and held != page
+    ]
+    summary = [] if _essence(old) == _essence(new) else [Step(None, new.summary)]
+    cleared = [Step(s, b"") for s in sorted(old.pages) if s not in new.pages]
+    return PublishPlan(tuple(changed + summary + cleared))

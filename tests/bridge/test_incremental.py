@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 
 import pytest
 
+from bridge.book import Selection
 from bridge.frames import FrameState, Mirror, Versions
 from bridge.sources import Asset, Policy
 from bridge.sync import FAVORITES, MEMORIES, Library, _differences
@@ -21,6 +22,12 @@ NAMES = {("album", "Trips"): "a1", ("person", "Ann"): "p1", ("tag", "frame-skip"
 KEYS = [FAVORITES, MEMORIES, ("album", "a1"), ("person", "p1"), ("tag", "t1"), ("tag", "t2")]
 FRAMES = (
     FrameConfig("fav", sources=(Source("favorites", True),)),
+    # The same sources as "fav": the two share one selection.
+    FrameConfig(
+        "fav-pairs",
+        sources=(Source("favorites", True),),
+        image=ImageProfile("bmp8", pair_portraits=True),
+    ),
     FrameConfig(
         "pairs",
         sources=(Source("favorites", True), Source("album", "Trips")),
@@ -121,11 +128,14 @@ class Run:
 
 def _runs(incremental: bool, max_removal: float) -> list[Run]:
     shared: dict[str, Versions] = {}
+    selections: dict[object, Selection] = {}
     runs = []
     for frame in FRAMES:
         key = manifest.profile_key(frame.image)
         versions = shared.setdefault(key, Versions(key))
-        state = FrameState(frame, URL.format(frame.id), max_removal, versions, incremental)
+        selection = selections.setdefault((frame.sources, frame.exclude), Selection())
+        url = URL.format(frame.id)
+        state = FrameState(frame, url, max_removal, versions, incremental, selection)
         runs.append(Run(state, Mirror()))
     return runs
 
