@@ -129,10 +129,12 @@ class Selection:
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """What a patch did to a frame: `pictures` changed; `removed` photos left the frame."""
+    """What a patch did to a frame: `pictures` changed, `removed` photos left the frame,
+    `pages` were written anew."""
 
     pictures: int
     removed: int
+    pages: int = 0
 
 
 def _line(picture_id: str) -> int:
@@ -217,9 +219,10 @@ class Book:
             return Change(0, 0)
         removed = sum(1 for asset_id in moved if asset_id not in self.selected)
         delta = self._repair(moved, versions) if self.pairing else self._singles(moved, versions)
-        if not self._write(delta):
+        pages = self._write(delta)
+        if pages is None:
             return None
-        return Change(len(delta), removed)
+        return Change(len(delta), removed, pages)
 
     def _singles(self, moved: list[str], versions: Versioning) -> dict[str, str | None]:
         selected = self.selected
@@ -248,7 +251,9 @@ class Book:
             delta[pid] = None
             del pair_of[first], pair_of[second]
             loose.update((first, second))
-        loose -= pair_of.keys()
+        loose = {
+            a for a in loose if a not in pair_of
+        }  # not `- pair_of.keys()`: that walks them all
         for asset_id in loose:
             delta[asset_id] = None  # its single picture, if any; put back below when shown
         portraits = sorted((a for a in loose if shown(a)), key=lambda a: (selected[a].taken, a))
@@ -269,8 +274,9 @@ class Book:
         one, two = versions.of(self.selected[first]), versions.of(self.selected[second])
         return manifest.pair_version(one, two)
 
-    def _write(self, delta: Mapping[str, str | None]) -> bool:
-        """Put the new pictures on their pages; False when a page would overflow."""
+    def _write(self, delta: Mapping[str, str | None]) -> int | None:
+        """Put the new pictures on their pages: how many pages were written; None when one
+        would overflow."""
         dirty: dict[str, dict[str, str | None]] = {}
         for pid, ver in delta.items():
             dirty.setdefault(manifest.shard_of(pid, self.width), {})[pid] = ver
@@ -293,7 +299,7 @@ class Book:
         if width == manifest.MAX_WIDTH and max(self.sizes[width].values(), default=0) > (
             manifest.PAGE_LIMIT
         ):
-            return False
+            return None
         if width != self.width:
             entries = self._regroup(entries, width)
         for shard, lines in entries.items():
@@ -305,7 +311,7 @@ class Book:
             else:
                 self.pages.pop(shard, None)
                 self.digests.pop(shard, None)
-        return True
+        return len(entries)
 
     def _width(self) -> int:
         """`manifest.choose_width` over the kept sizes."""

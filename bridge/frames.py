@@ -204,7 +204,8 @@ class FrameState:
         self._settled: tuple[int, int, int] | None = None
         self.book: Book | None = None
         self._book_at: tuple[int, int] | None = None  # (generation, mirror) the book is out at
-        self.rebuilds = self.patches = 0  # work done, for tests and the benchmark
+        # Work done, for tests and the benchmark: whole rebuilds, patches, pages written.
+        self.rebuilds = self.patches = self.pages_built = 0
 
     def settle(self, lib: Library, mirror_version: int) -> None:
         """Everything planned is published: a confirmed removal is out, and rebuilding is
@@ -257,6 +258,7 @@ class FrameState:
             self.book = None
             return None
         self.patches += 1
+        self.pages_built += change.pages
         if not change.pictures:
             self.settle(lib, mirror_version)
             return Outcome(None)
@@ -304,6 +306,7 @@ class FrameState:
         found, taken = pictures(self.frame, assets, previous, self.versions)
         self.versions.forget_others(lib.assets)  # shared by the frames of one render profile
         built = manifest.build(found, taken, self.url, self.frame.image.format, now)
+        self.pages_built += len(built.pages)
         if self.incremental:
             pages = {s: POOL.share(p, built.digests[s]) for s, p in built.pages.items()}
             built = dataclasses.replace(built, pages=pages)

@@ -179,3 +179,68 @@ def test_growing_past_sixteen_pages_patches_into_the_wider_shards() -> None:
         new.generation += 1
         lib = new
     assert widths >= {1, 2}
+
+
+def _shown(rng: random.Random, n: int) -> dict[str, Asset]:
+    """`n` photos every frame may show (no trash, previews made, no stacks)."""
+    made = (replace(_asset(rng), trashed=False, thumbhash="t", stacked=False,
+                    visibility="timeline") for _ in range(n))  # fmt: skip
+    return {a.id: a for a in made}
+
+
+def _scale(frames: int) -> tuple[Library, list[Run], list[str]]:
+    """30,000 favourites; half the frames show them (every other one pairs portraits), the
+    other half show an album of 1,000 other photos. Built once and published."""
+    rng = random.Random(7)
+    assets = _shown(rng, 31_000)
+    ids = list(assets)
+    members = {FAVORITES: frozenset(ids[:30_000]), ("album", "a1"): frozenset(ids[30_000:])}
+    lib = Library(assets=assets, members=members, ids=dict(NAMES), walks=1, generation=1)
+    shared: dict[str, Versions] = {}
+    selections: dict[object, Selection] = {}
+    runs = []
+    for i in range(frames):
+        source = Source("favorites", True) if i % 2 == 0 else Source("album", "Trips")
+        frame = FrameConfig(f"f{i}", sources=(source,),
+                            image=ImageProfile(pair_portraits=i % 4 == 2))  # fmt: skip
+        versions = shared.setdefault(manifest.profile_key(frame.image), Versions("k"))
+        selection = selections.setdefault(frame.sources, Selection())
+        state = FrameState(frame, URL.format(frame.id), 0.5, versions, True, selection)
+        runs.append(Run(state, Mirror()))
+    for run in runs:
+        run.step(lib, 1)
+    return lib, runs, ids
+
+
+def _work(runs: list[Run]) -> tuple[int, int, int]:
+    states = [r.state for r in runs]
+    return (sum(s.rebuilds for s in states), sum(s.pages_built for s in states),
+            sum(1 for s in states if s.book is None))  # fmt: skip
+
+
+@pytest.mark.parametrize("what", ["edited", "added", "removed"])
+def test_one_change_in_30000_photos_with_10_frames_writes_one_page_per_frame_showing_it(
+    what: str,
+) -> None:
+    lib, runs, ids = _scale(10)
+    rebuilt, pages, _ = _work(runs)
+    assert rebuilt == 10 and pages == 5 * 256 + 5 * 16  # start-up: every frame whole
+    new = replace(lib, assets=dict(lib.assets), members=dict(lib.members))
+    target = ids[12_345]
+    if what == "edited":
+        new.assets[target] = replace(lib.assets[target], checksum="edited")
+    elif what == "removed":
+        new.members[FAVORITES] = lib.members[FAVORITES] - {target}
+    else:
+        added = replace(lib.assets[target], id=str(uuid.UUID(int=1)))
+        new.assets[added.id] = added
+        new.members[FAVORITES] = lib.members[FAVORITES] | {added.id}
+    new.touched = _differences(lib, new)
+    new.generation += 1
+    sent = [run.step(new, 2) for run in runs]
+    rebuilt, written, _ = _work(runs)
+    assert rebuilt == 10  # no frame rebuilt whole
+    # The five favourites frames write the one page the photo is on (a pair broken by the
+    # removal may put its partner on one more); the album frames write nothing.
+    assert 5 <= written - pages <= 5 + 2
+    assert sent == [2, 0] * 5  # that page and the summary, on the frames that show it
