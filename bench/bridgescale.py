@@ -37,6 +37,7 @@ from common.config import (
 PATCHED = "patched manifests (this release)"
 FULL = "full rebuild per change (before incremental manifests)"
 POLL = 30.0
+ALBUM = 1000
 START = datetime(2025, 11, 23, 9, tzinfo=UTC)
 
 
@@ -49,6 +50,7 @@ class Sample:
     messages: int
     rebuilt: int  # frames rebuilt whole
     patched: int  # frames patched
+    pages: int  # manifest pages written (by rebuilds and patches)
     rss_mib: float
     peak_mib: float
 
@@ -76,7 +78,7 @@ def child(conn: Connection, config: Config, incremental: bool) -> None:
             service.close()
             conn.send(None)
             return
-        work = (sum(s.rebuilds for s in states), sum(s.patches for s in states))
+        work = [sum(getattr(s, k) for s in states) for k in ("rebuilds", "patches", "pages_built")]
         sent = (link.bytes_published, link.messages_published)
         cpu = time.process_time()
         if command == "start":
@@ -84,13 +86,13 @@ def child(conn: Connection, config: Config, incremental: bool) -> None:
         service.tick(now)
         cpu = time.process_time() - cpu
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        conn.send(Sample(cpu * 1000, link.bytes_published - sent[0],
-                         link.messages_published - sent[1],
-                         sum(s.rebuilds for s in states) - work[0],
-                         sum(s.patches for s in states) - work[1], _rss_mib(), peak))  # fmt: skip
+        done = [sum(getattr(s, k) for s in states) for k in ("rebuilds", "patches", "pages_built")]
+        rebuilt, patched, pages = (d - w for d, w in zip(done, work, strict=True))
+        sent_now = (link.bytes_published - sent[0], link.messages_published - sent[1])
+        conn.send(Sample(cpu * 1000, *sent_now, rebuilt, patched, pages, _rss_mib(), peak))
 
 
-def config(fake: Any, broker: Any, frames: int) -> Config:
+def config(fake: Any, broker: Any, frames: int, layout: str = "all") -> Config:
     from tests.kit.broker import USERS
 
     return Config(
@@ -98,13 +100,29 @@ def config(fake: Any, broker: Any, frames: int) -> Config:
         mqtt=MqttConfig(host=broker.host, port=broker.port, password=USERS["bridge"]),
         renderer=RendererConfig(public_url="http://192.168.1.10:8080"),
         bridge=BridgeConfig(poll_interval=POLL, metrics_listen=None),
-        frames=tuple(frame(i) for i in range(frames)),
+        frames=tuple(frame(i, layout) for i in range(frames)),
     )
 
 
-def frame(i: int) -> FrameConfig:
+# Frame layouts: every frame shows every favourite (a change touches them all), or one frame
+# shows the favourites and each other frame an album of its own (a change touches one).
+LAYOUTS = {
+    "all": "every frame shows every favourite",
+    "albums": f"frame 0 shows the favourites, every other frame an album of {ALBUM:,} of them",
+}
+
+
+def frame(i: int, layout: str = "all") -> FrameConfig:
     profile = ImageProfile(pair_portraits=i % 2 == 1)
-    return FrameConfig(f"frame{i}", sources=(Source("favorites", True),), image=profile)
+    source = Source("favorites", True) if layout == "all" or i == 0 else Source("album", f"A{i}")
+    return FrameConfig(f"frame{i}", sources=(source,), image=profile)
+
+
+def albums(fake: Any, ids: list[str], count: int) -> None:
+    """Albums A1…A<count-1> of ALBUM favourites each, spread over the library."""
+    for i in range(1, count):
+        start = (i * 617) % len(ids)
+        fake.add_album(f"A{i}", (ids + ids)[start : start + min(ALBUM, len(ids))])
 
 
 CASES = ("idle poll", "one favourite added", "one favourite removed")
@@ -112,15 +130,25 @@ WALK = "hourly full walk, nothing changed"
 STARTUP = "start-up (first full walk)"
 
 
-def run_one(fake: Any, workdir: Path, frames: int, incremental: bool, runs: int) -> dict[str, Any]:
-    """One bridge process through start-up, idle polls, changes and a full walk."""
+def run_one(
+    fake: Any,
+    workdir: Path,
+    frames: int,
+    incremental: bool,
+    runs: int,
+    spare: str,
+    layout: str = "all",
+) -> dict[str, Any]:
+    """One bridge process through start-up, idle polls, changes and a full walk; `spare` is
+    the photo favourited and unfavourited (the same one for both paths)."""
     from tests.kit.broker import Mosquitto
 
     broker = Mosquitto(workdir / f"broker-{frames}-{incremental}-{time.monotonic_ns()}")
     broker.start()
     ctx = multiprocessing.get_context("spawn")
     ours, theirs = ctx.Pipe()
-    proc = ctx.Process(target=child, args=(theirs, config(fake, broker, frames), incremental))
+    setup = config(fake, broker, frames, layout)
+    proc = ctx.Process(target=child, args=(theirs, setup, incremental))
     proc.start()
     now = START
     try:
@@ -134,7 +162,6 @@ def run_one(fake: Any, workdir: Path, frames: int, incremental: bool, runs: int)
 
         samples: dict[str, list[Sample]] = {c: [] for c in CASES}
         result: dict[str, Any] = {STARTUP: [tick("start")]}
-        spare = fake.add_asset()
         changes = {CASES[0]: lambda: None, CASES[1]: lambda: fake.favorite(spare),
                    CASES[2]: lambda: fake.unfavorite(spare)}  # fmt: skip
         tick()  # settle whatever start-up left to do
@@ -164,28 +191,31 @@ def median(samples: list[Sample]) -> Sample:
 
 
 def grid(sizes: list[int], frames: list[int], runs: int, workdir: Path) -> str:
-    """Every (library size, frames) pair with both paths; the Markdown tables."""
+    """Every (layout, library size, frames) with both paths; the Markdown tables."""
     from tests.kit.fakes.immich import FakeImmich
 
     parts = []
-    for size in sizes:
-        with FakeImmich() as fake:
-            fake.now = datetime(2025, 11, 20, 12, tzinfo=UTC)
-            fake.add_favorites(size // 2)
-            fake.add_favorites(size - size // 2, width=3024, height=4032)  # portraits
-            rows = []
-            for count in frames:
-                for incremental in (True, False):
-                    result = run_one(fake, workdir, count, incremental, runs)
-                    rows.append(_row(count, incremental, result))
-                    print(rows[-1], flush=True)
-        parts.append(_table(size, rows))
+    for layout in LAYOUTS:
+        for size in sizes:
+            with FakeImmich() as fake:
+                fake.now = datetime(2025, 11, 20, 12, tzinfo=UTC)
+                ids = fake.add_favorites(size // 2)
+                ids += fake.add_favorites(size - size // 2, width=3024, height=4032)  # portraits
+                albums(fake, ids, max(frames))
+                spare = fake.add_asset()
+                rows = []
+                for count in frames:
+                    for incremental in (True, False):
+                        result = run_one(fake, workdir, count, incremental, runs, spare, layout)
+                        rows.append(_row(count, incremental, result))
+                        print(layout, rows[-1], flush=True)
+            parts.append(_table(size, layout, rows))
     return "\n".join(parts)
 
 
 HEAD = (
     "| frames | manifests | idle poll | one added | one removed | full walk | start-up "
-    "| RSS MiB | bytes out per change | frames rebuilt / patched per change |\n"
+    "| RSS MiB | bytes out per change | frames rebuilt whole / pages written, one added |\n"
     "|---:|---|---:|---:|---:|---:|---:|---:|---:|---|\n"
 )
 
@@ -194,7 +224,7 @@ def _row(frames: int, incremental: bool, result: dict[str, Any]) -> str:
     idle, added, removed = (median(result[c]) for c in CASES)
     walk, start, last = result[WALK][0], result[STARTUP][0], result["rss"]
     change = (added.mqtt_bytes + removed.mqtt_bytes) // 2
-    work = f"{added.rebuilt:g} / {added.patched:g}"
+    work = f"{added.rebuilt:g} / {added.pages:g}"
     return (
         f"| {frames} | {PATCHED if incremental else FULL} | {idle.cpu_ms:,.1f} | "
         f"{added.cpu_ms:,.1f} | {removed.cpu_ms:,.1f} | {walk.cpu_ms:,.0f} | "
@@ -203,8 +233,8 @@ def _row(frames: int, incremental: bool, result: dict[str, Any]) -> str:
     )
 
 
-def _table(size: int, rows: list[str]) -> str:
-    title = f"**{size:,} favourites** (bridge CPU ms per poll, median)\n\n"
+def _table(size: int, layout: str, rows: list[str]) -> str:
+    title = f"**{size:,} favourites, {LAYOUTS[layout]}** (bridge CPU ms per poll, median)\n\n"
     return title + HEAD + "\n".join(rows) + "\n"
 
 
@@ -212,8 +242,10 @@ INTRO = """## Bridge at scale
 
 `bench/bridge.py --frames 1,10,50` ({when}, Python {py}, {machine}; load average before the
 run {load}): the fake Immich seeded with N favourites (half of them portraits), a real
-Mosquitto, and a bridge in a process of its own whose frames all show every favourite (every
-other frame pairs portraits), so every change touches every frame. CPU is the bridge
+Mosquitto, and a bridge in a process of its own. Two layouts: every frame shows every favourite
+(every other frame pairs portraits), so a change touches every frame; and frame 0 shows the
+favourites while every other frame shows an album of its own, so a change touches one. The
+change is one photo favourited, then unfavourited. CPU is the bridge
 process's own CPU time (`time.process_time`: all its threads, none of the fake Immich's or the
 broker's), median of {runs} polls; the full walk and start-up are one each. RSS is the bridge
 process's resident set at the end of the run. Each configuration runs twice in the same run:
