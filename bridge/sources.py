@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -205,12 +205,18 @@ class Lister:
 
     def _pages(self, filters: Mapping[str, Any]) -> tuple[list[Asset], int]:
         """Every asset a search finds, page after page, and how many pages it took."""
-        items: list[dict[str, Any]] = []
         pages = 0
-        for batch in self.client.search_pages(dict(filters), self.page_size):
-            pages += 1
-            items.extend(batch)
-        return parse_assets(items), pages
+
+        def each() -> Iterator[Mapping[str, Any]]:
+            # Parsed page by page: a walk of 30,000 photos holds one page of Immich's JSON at
+            # a time, not all of it (tens of MiB the process would keep as fragmented heap).
+            nonlocal pages
+            for batch in self.client.search_pages(dict(filters), self.page_size):
+                pages += 1
+                yield from batch
+
+        found = parse_assets(each())
+        return found, pages
 
     def search(self, extra: Mapping[str, Any]) -> tuple[list[Asset], int]:
         """Every asset matching the policy's filters plus `extra`, and the pages it took."""
