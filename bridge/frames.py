@@ -23,7 +23,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from bridge import pairing
-from bridge.book import POOL, Book, Selection, Sources
+from bridge.book import Book
+from bridge.selection import POOL, Selection, Sources
 from bridge.sources import Asset, Policy
 from bridge.sync import Library
 from common import manifest

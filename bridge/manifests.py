@@ -13,10 +13,10 @@ import logging
 from collections.abc import Iterable
 from datetime import datetime
 
-from bridge.book import Selection
 from bridge.frames import FrameState, Mirror, Outcome, Versions
 from bridge.metrics import Metrics
 from bridge.mqtt import MqttError, MqttLink
+from bridge.selection import Selection
 from bridge.sources import Policy
 from bridge.sync import Library
 from common import manifest, topics

@@ -9,8 +9,8 @@ from dataclasses import dataclass, replace
 
 import pytest
 
-from bridge.book import Selection
 from bridge.frames import FrameState, Mirror, Versions
+from bridge.selection import Selection
 from bridge.sources import Asset, Policy
 from bridge.sync import FAVORITES, MEMORIES, Library, _differences
 from common import manifest
