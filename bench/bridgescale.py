@@ -52,7 +52,7 @@ class Sample:
     patched: int  # frames patched
     pages: int  # manifest pages written (by rebuilds and patches)
     rss_mib: float
-    peak_mib: float
+    peak_mib: float  # ru_maxrss: kept across exec, so it includes the parent's before spawn
 
 
 def _rss_mib() -> float:
@@ -228,7 +228,7 @@ def _row(frames: int, incremental: bool, result: dict[str, Any]) -> str:
     return (
         f"| {frames} | {PATCHED if incremental else FULL} | {idle.cpu_ms:,.1f} | "
         f"{added.cpu_ms:,.1f} | {removed.cpu_ms:,.1f} | {walk.cpu_ms:,.0f} | "
-        f"{start.cpu_ms:,.0f} | {last.rss_mib:,.0f} (peak {last.peak_mib:,.0f}) | "
+        f"{start.cpu_ms:,.0f} | {last.rss_mib:,.0f} | "
         f"{change:,} | {work} |"
     )
 
