@@ -1,9 +1,13 @@
 """Bridge benchmark: what one poll costs, against the original frame's sync, in the same run.
 
 Run from the repository root: ``.venv/bin/python bench/bridge.py [--sizes 1000,10000,30000]
-[--runs 3] [--write-docs]``. Needs the `mosquitto` binary. For each library size it seeds the
-fake Immich (tests/kit/fakes) with that many favourites, starts a real Mosquitto
-(tests/kit/broker.py) and a bridge, and measures per poll, for (a) nothing changed, (b) one
+[--runs 3] [--write-docs]``; with ``--frames 1,10,50`` it runs the scale grid of
+`bench/bridgescale.py` instead (frames × library size, patched manifests against the full
+rebuild per change, in the same run) and writes the "Bridge at scale" section.
+
+Needs the `mosquitto` binary. For each library size it seeds the fake Immich
+(tests/kit/fakes) with that many favourites, starts a real Mosquitto (tests/kit/broker.py) and
+a bridge, and measures per poll, for (a) nothing changed, (b) one
 favourite added and (c) one removed:
 
 - Immich requests and response bytes (the client's own counters),
@@ -32,6 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT)]
@@ -47,8 +52,6 @@ from common.config import (  # noqa: E402
     Source,
 )
 from common.immich import ImmichClient  # noqa: E402
-from tests.kit.broker import USERS, Mosquitto  # noqa: E402
-from tests.kit.fakes.immich import FakeImmich  # noqa: E402
 
 DOCS = ROOT / "docs" / "benchmarks.md"
 CASES = ("nothing changed", "one favourite added", "one favourite removed")
@@ -98,6 +101,11 @@ def measure(action: Callable[[], int], client: ImmichClient, sent: Callable[[], 
 
 
 def bench_size(size: int, runs: int, workdir: Path) -> dict[str, dict[str, Cost]]:
+    # Imported here: the scale grid's bridge process imports this module, and must not carry
+    # the fakes in its memory.
+    from tests.kit.broker import Mosquitto
+    from tests.kit.fakes.immich import FakeImmich
+
     broker = Mosquitto(workdir / f"broker-{size}")
     broker.start()
     try:
@@ -107,7 +115,9 @@ def bench_size(size: int, runs: int, workdir: Path) -> dict[str, dict[str, Cost]
         broker.stop()
 
 
-def _bench(fake: FakeImmich, broker: Mosquitto, size: int, runs: int) -> dict[str, dict[str, Cost]]:
+def _bench(fake: Any, broker: Any, size: int, runs: int) -> dict[str, dict[str, Cost]]:
+    from tests.kit.broker import USERS
+
     fake.now = datetime(2025, 11, 20, 12, tzinfo=UTC)
     fake.add_favorites(size)
     spare = fake.add_asset()
@@ -204,17 +214,17 @@ summary. A full walk (the only way to notice permanent deletions) runs once per
 changed; only the very first one after installing publishes every page. The original synced
 once an hour. At the defaults an hour of titanoframe is 119 delta polls and one walk: about the
 Immich bytes of the original's one hourly sync, while a change reaches the frames within 30 s
-instead of within the hour, and the frames receive one page instead of the whole map. The CPU
-of a change is mostly the in-memory rebuild of the frame's whole manifest (selection, versions,
-pages and digests of every picture) before only the changed page goes out.
+instead of within the hour, and the frames receive one page instead of the whole map. A change
+patches the one page it is on (see "Bridge at scale" for many frames and the full rebuild each
+change cost before).
 
 """
 
 
-def write_docs(text: str) -> None:
+def write_docs(text: str, heading: str = "## Bridge") -> None:
     old = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n"
     lines = old.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.strip() == "## Bridge"), None)
+    start = next((i for i, line in enumerate(lines) if line.strip() == heading), None)
     if start is None:
         new = old.rstrip("\n") + "\n\n" + text
     else:
@@ -231,9 +241,15 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,10000,30000")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--write-docs", action="store_true")
+    parser.add_argument(
+        "--frames", help="e.g. 1,10,50: the scale grid (frames × sizes), patched vs full rebuild"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     sizes = [int(s) for s in args.sizes.split(",")]
+    if args.frames:
+        scale(sizes, [int(f) for f in args.frames.split(",")], args.runs, args.write_docs)
+        return
     intro = INTRO.format(when=time.strftime("%Y-%m-%d"), py=sys.version.split()[0], runs=args.runs)
     parts = [intro]
     with tempfile.TemporaryDirectory() as tmp:
@@ -244,6 +260,18 @@ def main() -> None:
     if args.write_docs:
         write_docs("".join(parts).rstrip("\n") + "\n")
         print(f"wrote the Bridge section of {DOCS.relative_to(ROOT)}")
+
+
+def scale(sizes: list[int], frames: list[int], runs: int, write: bool) -> None:
+    import bridgescale
+
+    text = bridgescale.intro(runs)
+    with tempfile.TemporaryDirectory() as tmp:
+        text += bridgescale.grid(sizes, frames, runs, Path(tmp))
+    print(text)
+    if write:
+        write_docs(text.rstrip("\n") + "\n", "## Bridge at scale")
+        print(f"wrote the Bridge at scale section of {DOCS.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

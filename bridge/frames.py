@@ -12,12 +12,16 @@ time confirms it. Yesterday's memories leaving at midnight are expected and do n
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import sys
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from bridge import brake, pairing
+from bridge.book import Book
+from bridge.selection import POOL, Selection, Sources
 from bridge.sources import Asset, Policy
 from bridge.sync import Library
 from common import manifest
@@ -35,8 +39,11 @@ class Mirror:
         self._pages: dict[str, bytes] = {}
         self.version = 0  # bumped on every change of content
 
-    def put(self, shard: str | None, payload: bytes) -> None:
-        """A summary (`shard` None) or page as the broker now holds it; b"" means cleared."""
+    def put(self, shard: str | None, payload: bytes, ours: bool = False) -> None:
+        """A summary (`shard` None) or page as the broker now holds it; b"" means cleared.
+
+        `ours`: the bytes this process built and published, kept even over equal bytes read
+        back, so the mirror and the frame's last build share one copy of every page."""
         with self._lock:
             if shard is None:
                 before = self._summary
@@ -44,10 +51,10 @@ class Mirror:
                 changed = before != self._summary
             else:
                 before = self._pages.get(shard)
-                if payload:
-                    self._pages[shard] = payload
-                else:
+                if not payload:
                     self._pages.pop(shard, None)
+                elif ours or payload != before:  # an echo of our publish keeps our bytes
+                    self._pages[shard] = payload
                 changed = before != self._pages.get(shard)
             if changed:
                 self.version += 1
@@ -71,7 +78,8 @@ class PageCache:
     def ids(self, shard: str, page: bytes) -> tuple[str, ...]:
         hit = self._pages.get(shard)
         if hit is None or hit[0] != page:
-            hit = (page, tuple(manifest.parse_page(page) or ()))
+            # Interned, so the ids are the library's own strings, not one more copy per frame.
+            hit = (page, tuple(sys.intern(p) for p in manifest.parse_page(page) or ()))
             self._pages[shard] = hit
         return hit[1]
 
@@ -168,17 +176,35 @@ class Outcome:
 
 
 class FrameState:
-    """Decides, poll after poll, what one frame's manifest should be and what to publish."""
+    """Decides, poll after poll, what one frame's manifest should be and what to publish.
+
+    A change patches the last build (`bridge.book`) when the broker holds exactly that build
+    and the library says which photos it touched; otherwise, and with `incremental` False, the
+    whole manifest is rebuilt (`rebuild`). Both give the same bytes."""
 
     def __init__(
-        self, frame: FrameConfig, url: str, max_removal: float, removal_hold: float = 0.0
+        self,
+        frame: FrameConfig,
+        url: str,
+        max_removal: float,
+        removal_hold: float = 0.0,
+        *,
+        versions: Versions | None = None,
+        incremental: bool = True,
+        selection: Selection | None = None,
     ) -> None:
         self.frame = frame
         self.url = url
         self.brake = brake.Brake(frame.id, max_removal, removal_hold)
-        self.versions = Versions(manifest.profile_key(frame.image))
+        self.versions = versions or Versions(manifest.profile_key(frame.image))
+        self.incremental = incremental
+        self.selection = selection or Selection()
         self.pages = PageCache()
         self._settled: tuple[int, int, int, int] | None = None
+        self.book: Book | None = None
+        self._book_at: tuple[int, int] | None = None  # (generation, mirror) the book is out at
+        # Work done, for tests and the benchmark: whole rebuilds, patches, pages written.
+        self.rebuilds = self.patches = self.pages_built = 0
 
     def settle(self, lib: Library, mirror_version: int) -> None:
         """Everything planned is published: a confirmed removal is out, and rebuilding is
@@ -186,6 +212,8 @@ class FrameState:
         # Only now: were the publish to fail, the next tick must not hold the drop anew.
         self.brake.settled()
         self._settled = self._inputs(lib, mirror_version)
+        if self.book is not None:
+            self._book_at = (lib.generation, mirror_version)
 
     def _inputs(self, lib: Library, mirror_version: int) -> tuple[int, int, int, int]:
         # A walk with no news changes nothing, unless it may confirm a held removal.
@@ -202,16 +230,88 @@ class FrameState:
     ) -> Outcome:
         if lib.walks == 0 or self._settled == self._inputs(lib, mirror_version):
             return Outcome(None)  # before a first full walk the bridge knows nothing yet
-        assets = select(self.frame, lib, policy)
+        at, self._book_at = self._book_at, None
+        patchable = at == (lib.generation - 1, mirror_version) and self.brake.hold is None
+        if self.incremental and patchable and lib.touched is not None:
+            outcome = self._patch(lib, policy, retained, mirror_version, now)
+            if outcome is not None:
+                return outcome
+        return self.rebuild(lib, policy, retained, mirror_version, now)
+
+    def _patch(
+        self,
+        lib: Library,
+        policy: Policy,
+        retained: manifest.Retained,
+        mirror_version: int,
+        now: int,
+    ) -> Outcome | None:
+        """Patch the last build with the photos the poll touched; None: rebuild instead."""
+        book = self.book
+        assert book is not None
+        if not self.selection.advance(lib, Sources.of(self.frame, lib), policy):
+            self.book = None
+            return None
+        change = book.patch(self.versions)
+        if change is None:
+            self.book = None
+            return None
+        self.patches += 1
+        self.pages_built += change.pages
+        if not change.pictures:
+            self.settle(lib, mirror_version)
+            return Outcome(None)
+        if change.removed:
+            # The guard judges removals: with nothing removed from what the broker holds (this
+            # build) there is nothing for it to hold back, so a change that only adds or
+            # updates photos does not pay for a look at the whole manifest.
+            previous = published_pictures(retained, self.pages)
+            held = self.brake.judge(self.frame, lib, policy, retained, previous, book.selected, now)
+            if held:
+                self.book = None
+                self._settled = self._inputs(lib, mirror_version)
+                return Outcome(None, assets=len(book.selected), held=held)
+        # The broker holds the last build (checked by `evaluate`), so the plan is made against
+        # it rather than by parsing back `retained`: the same plan, for less.
+        built, plan = book.manifest(self.url, self.frame.image.format, now)
+        if not plan.steps:
+            self.settle(lib, mirror_version)
+        return Outcome(plan if plan.steps else None, built, len(book.selected))
+
+    def rebuild(
+        self,
+        lib: Library,
+        policy: Policy,
+        retained: manifest.Retained,
+        mirror_version: int,
+        now: int,
+    ) -> Outcome:
+        """The full rebuild: select, pair, version and page the frame's whole library. What
+        every change cost before manifests were patched, and still the reference for them."""
+        self.rebuilds += 1
+        self.book = None
+        if not self.incremental:
+            assets = select(self.frame, lib, policy)
+        elif self.selection.generation == lib.generation:
+            assets = self.selection.selected  # another frame with these sources just made it
+        else:
+            assets = select(self.frame, lib, policy)
+            self.selection.replace(assets, lib.generation)
         previous = published_pictures(retained, self.pages)
         held = self.brake.judge(self.frame, lib, policy, retained, previous, assets, now)
         if held:
             self._settled = self._inputs(lib, mirror_version)
             return Outcome(None, assets=len(assets), held=held)
         found, taken = pictures(self.frame, assets, previous, self.versions)
-        self.versions.forget_others(assets)
+        self.versions.forget_others(lib.assets)  # shared by the frames of one render profile
         src = brake.sources_digest(self.frame, policy.include_archived, policy.include_partners)
         built = manifest.build(found, taken, self.url, self.frame.image.format, now, src)
+        self.pages_built += len(built.pages)
+        if self.incremental:
+            pages = {s: POOL.share(p, built.digests[s]) for s, p in built.pages.items()}
+            built = dataclasses.replace(built, pages=pages)
+        if self.incremental and not built.dropped:
+            self.book = Book(self.selection, found, built, self.frame.image.pair_portraits)
         if built.dropped:
             log.warning(
                 "frame %s: %d pictures do not fit in a manifest; keeping the %d newest",

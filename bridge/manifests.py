@@ -7,16 +7,19 @@ believes the broker holds, so a failed publish is simply planned again on the ne
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
 from collections.abc import Iterable
 from datetime import datetime
 
-from bridge.frames import FrameState, Mirror, Outcome
+from bridge.frames import FrameState, Mirror, Outcome, Versions
 from bridge.metrics import Metrics
 from bridge.mqtt import MqttError, MqttLink
+from bridge.selection import Selection
 from bridge.sources import Policy
 from bridge.sync import Library
-from common import topics
+from common import manifest, topics
 from common.config import FrameConfig
 
 log = logging.getLogger(__name__)
@@ -41,11 +44,19 @@ class Manifests:
         self.base = base
         self.metrics = metrics
         url = public_url.rstrip("/")
-        self.states = {
-            f.id: FrameState(f, f"{url}/v1/frames/{f.id}/pictures/", max_removal, removal_hold)
-            for f in frames
-        }
+        versions: dict[str, Versions] = {}  # one per render profile: frames share their hashes
+        selections: dict[object, Selection] = {}  # one per set of sources, likewise
+        self.states = {}
+        for f in frames:
+            key = manifest.profile_key(f.image)
+            shared = versions.setdefault(key, Versions(key))
+            selection = selections.setdefault((f.sources, f.exclude), Selection())
+            pictures = f"{url}/v1/frames/{f.id}/pictures/"
+            self.states[f.id] = FrameState(
+                f, pictures, max_removal, removal_hold, versions=shared, selection=selection
+            )
         self.mirrors = {frame_id: Mirror() for frame_id in self.states}
+        self._released = (-1, -1)
 
     def topics(self, frame_id: str) -> list[str]:
         """The subscriptions that read a frame's manifest back."""
@@ -64,6 +75,13 @@ class Manifests:
         """Rebuild what changed and publish the difference, frame by frame."""
         if not self.link.connected:
             return  # nothing could be published; the change waits for the broker
+        self._publish(lib, policy, now)
+        if (lib.generation, lib.walks) != self._released:
+            # A walk or a change has come and gone, with its temporaries.
+            self._released = (lib.generation, lib.walks)
+            release_memory()
+
+    def _publish(self, lib: Library, policy: Policy, now: datetime) -> None:
         for frame_id, state in self.states.items():
             mirror = self.mirrors[frame_id]
             version = mirror.version
@@ -79,7 +97,7 @@ class Manifests:
                 log.error("frame %s: manifest not published, will retry: %s", frame_id, exc)
                 continue
             for step in outcome.plan.steps:
-                mirror.put(step.shard, step.payload)
+                mirror.put(step.shard, step.payload, ours=True)
             state.settle(lib, mirror.version)
             self._gauges(frame_id, outcome)  # a released hold is over now
             self.metrics.inc("manifest_publishes_total", frame=frame_id)
@@ -128,3 +146,24 @@ class Manifests:
             self.metrics.set("frame_assets", outcome.assets, frame=frame_id)
             self.metrics.set("frame_pictures", outcome.built.count, frame=frame_id)
             self.metrics.set("dropped_pictures", outcome.built.dropped, frame=frame_id)
+
+
+def _trimmer() -> object:
+    name = ctypes.util.find_library("c")
+    try:
+        return getattr(ctypes.CDLL(name), "malloc_trim", None) if name else None
+    except OSError:
+        return None
+
+
+_TRIM = _trimmer()
+
+
+def release_memory() -> None:
+    """Hand the heap freed by a full rebuild back to the system (glibc's `malloc_trim`).
+
+    A walk of 30,000 photos, or a rebuild of their manifest, churns through tens of MiB of
+    short-lived objects among the few it keeps; without this the bridge's RSS stays near that
+    peak. Costs a fraction of a millisecond. Elsewhere than glibc a no-op."""
+    if callable(_TRIM):
+        _TRIM(0)

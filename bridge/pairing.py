@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import sys
 from collections.abc import Iterable, Sequence
 
 # (asset id, width, height, taken as unix time). Width and height as shown, after EXIF rotation.
@@ -72,6 +73,12 @@ def _match(ids: list[str]) -> list[tuple[str, str]]:
     return pairs
 
 
+def match(ids: list[str]) -> list[tuple[str, str]]:
+    """Fresh pairs over portraits in (taken, id) order: what `pair_portraits` does with the
+    portraits no kept pair holds."""
+    return _match(ids)
+
+
 def _kept(previous: Iterable[str], portraits: set[str]) -> list[tuple[str, str]]:
     """Previous pairs whose two assets are both still portraits in the set, each asset once."""
     kept: list[tuple[str, str]] = []
@@ -102,7 +109,8 @@ def pair_portraits(assets: Sequence[Asset], previous: Iterable[str] = ()) -> lis
     kept = {pid for pair in pairs for pid in pair}
     pairs += _match([pid for pid in portraits if pid not in kept])
     paired = {pid for pair in pairs for pid in pair}
-    firsts = {a: f"{a}{SEPARATOR}{b}" for a, b in pairs}
+    # Interned: frames that pair the same photos share one string per pair.
+    firsts = {a: sys.intern(f"{a}{SEPARATOR}{b}") for a, b in pairs}
     pictures: list[tuple[int, str]] = [(rank[a], pid) for a, pid in firsts.items()]
     pictures += [(rank[a[0]], a[0]) for a in order if a[0] not in paired]
     return [pid for _, pid in sorted(pictures)]

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Mapping
+import sys
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -80,8 +81,10 @@ def parse_asset(dto: Mapping[str, Any]) -> Asset | None:
         visibility = ARCHIVED if dto.get("isArchived") else "timeline"
     stack = dto.get("stack")
     stacked = isinstance(stack, dict) and stack.get("primaryAssetId") not in (None, asset_id)
+    # Interned: the same id then serves the library, every frame's selection and the parsed
+    # manifest pages; owners and visibilities are a handful of values shared by all photos.
     return Asset(
-        id=asset_id,
+        id=sys.intern(asset_id),
         checksum=checksum,
         thumbhash=thumbhash if isinstance(thumbhash, str) else None,
         width=_int(dto.get("width")),
@@ -89,9 +92,9 @@ def parse_asset(dto: Mapping[str, Any]) -> Asset | None:
         taken=taken,
         updated=parse_time(dto.get("updatedAt")) or 0.0,
         favorite=dto.get("isFavorite") is True,
-        visibility=visibility,
+        visibility=sys.intern(visibility),
         trashed=dto.get("isTrashed") is True,
-        owner=str(dto.get("ownerId") or ""),
+        owner=sys.intern(str(dto.get("ownerId") or "")),
         image=dto.get("type", "IMAGE") == "IMAGE",
         stacked=stacked,
     )
@@ -202,12 +205,18 @@ class Lister:
 
     def _pages(self, filters: Mapping[str, Any]) -> tuple[list[Asset], int]:
         """Every asset a search finds, page after page, and how many pages it took."""
-        items: list[dict[str, Any]] = []
         pages = 0
-        for batch in self.client.search_pages(dict(filters), self.page_size):
-            pages += 1
-            items.extend(batch)
-        return parse_assets(items), pages
+
+        def each() -> Iterator[Mapping[str, Any]]:
+            # Parsed page by page: a walk of 30,000 photos holds one page of Immich's JSON at
+            # a time, not all of it (tens of MiB the process would keep as fragmented heap).
+            nonlocal pages
+            for batch in self.client.search_pages(dict(filters), self.page_size):
+                pages += 1
+                yield from batch
+
+        found = parse_assets(each())
+        return found, pages
 
     def search(self, extra: Mapping[str, Any]) -> tuple[list[Asset], int]:
         """Every asset matching the policy's filters plus `extra`, and the pages it took."""

@@ -102,6 +102,10 @@ class Library:
     walks: int = 0
     walked_at: datetime | None = None
     generation: int = 0
+    # Ids whose record or membership differs from the library this one replaced, so frames
+    # patch their manifests instead of rebuilding them; None when that is not known (names
+    # moved to other albums, people or tags): then every frame rebuilds.
+    touched: set[str] | None = None
 
     def key(self, kind: str, value: str | bool) -> Key | None:
         """The member-set key of a configured source; None for a name Immich does not know."""
@@ -138,6 +142,10 @@ class Sync:
         new = self._walk(now) if walk else self._delta(now)
         # Names count too: a configured album name may move to an album already listed.
         old = self.lib
+        if walk:
+            new.touched = _differences(old, new)
+        elif new.ids != old.ids:
+            new.touched = None
         changed = (new.members, new.assets, new.ids) != (old.members, old.assets, old.ids)
         new.generation = self.lib.generation + (1 if changed else 0)
         self.lib = new
@@ -215,9 +223,17 @@ class Sync:
 
     @staticmethod
     def _put(new: Library, key: Key, assets: list[Asset]) -> None:
-        new.members[key] = frozenset(a.id for a in assets)
+        members = frozenset(a.id for a in assets)
+        touched = new.touched
+        if touched is not None:  # a delta poll: note what moved
+            touched.update(new.members.get(key, frozenset()) ^ members)
+        new.members[key] = members
         for a in assets:
-            new.assets[a.id] = a
+            known = new.assets.get(a.id)
+            if known is not a and known != a:
+                new.assets[a.id] = a
+                if touched is not None:
+                    touched.add(a.id)
             new.watermark = max(new.watermark, a.updated)
 
     # -- delta poll ------------------------------------------------------------------------
@@ -226,6 +242,7 @@ class Sync:
         old = self.lib
         new = dataclasses.replace(old, assets=dict(old.assets), members=dict(old.members))
         new.ids = dict(old.ids)
+        new.touched = set()
         lister = self.lister
         if lister is not None and self.wanted.immich:
             self._changes(new, lister)
@@ -255,18 +272,19 @@ class Sync:
         if self.wanted.favorites and any(not self._mine(a, lister) for a in changed):
             # A partner's photo always reads as no favourite: ask the favourites search.
             liked = lister.favourites_changed_since(after)
-        favorites = set(new.members.get(FAVORITES, frozenset()))
+        before = new.members.get(FAVORITES, frozenset())
+        added: set[str] = set()
+        dropped: set[str] = set()
         for a in changed:
             new.watermark = max(new.watermark, a.updated)
             if a.id in new.assets or a.id in liked:
                 new.assets[a.id] = a
-            if self.wanted.favorites:
-                if a.id in liked:
-                    favorites.add(a.id)
-                else:
-                    favorites.discard(a.id)
-        if self.wanted.favorites:
-            new.members[FAVORITES] = frozenset(favorites)
+            if new.touched is not None:
+                new.touched.add(a.id)
+            (added if a.id in liked else dropped).add(a.id)
+        if self.wanted.favorites and (added - before or dropped & before):
+            # Only when something moved: copying 30,000 ids costs more than the poll.
+            new.members[FAVORITES] = (before | added) - dropped
 
     @staticmethod
     def _mine(asset: Asset, lister: Lister) -> bool:
@@ -293,3 +311,27 @@ class Sync:
                     small.add(("album", album_id))
         new.stamps = stamps
         new.small = frozenset(small)
+
+
+def _differences(old: Library, new: Library) -> set[str] | None:
+    """Ids whose record or membership differs between two libraries (after a full walk).
+
+    An unchanged record keeps the object already held, so manifests built from the old
+    library and the new one share it rather than hold the library twice."""
+    if new.ids != old.ids:
+        return None
+    touched: set[str] = set()
+    for asset_id, asset in new.assets.items():
+        known = old.assets.get(asset_id)
+        if known is asset:
+            continue
+        if known is not None and known == asset:
+            new.assets[asset_id] = known
+        else:
+            touched.add(asset_id)
+    touched.update(old.assets.keys() - new.assets.keys())
+    for key in old.members.keys() | new.members.keys():
+        before, after = old.members.get(key, frozenset()), new.members.get(key, frozenset())
+        if before is not after and before != after:
+            touched.update(before ^ after)
+    return touched

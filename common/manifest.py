@@ -180,6 +180,26 @@ def build(
     pages = {s: page_bytes(p) for s, p in _fit_pages(pictures, taken, width).items() if p}
     count = sum(page.count(b"\n") for page in pages.values())
     digests = {s: crc_hex(pages[s]) for s in sorted(pages)}
+    dropped = len(pictures) - count
+    return assemble(pages, digests, count, width, url, fmt, generated, dropped, sources)
+
+
+def assemble(
+    pages: Mapping[str, bytes],
+    digests: Mapping[str, str],
+    count: int,
+    width: int,
+    url: str,
+    fmt: str,
+    generated: int,
+    dropped: int,
+    sources: str | None = None,
+) -> Manifest:
+    """The manifest made of finished pages and their digests: its rev and summary added.
+
+    `build` ends here, and so does a patched manifest (`bridge.book`), so both come out alike.
+    """
+    digests = {s: digests[s] for s in sorted(digests)}
     rev = rev_of(digests)
     doc = {"v": SUMMARY_VERSION, "rev": rev, "count": count, "width": width, "shards": digests}
     doc |= {"url": url, "format": fmt, "generated": generated}
@@ -188,7 +208,6 @@ def build(
     summary = json.dumps(doc, separators=(",", ":")).encode()
     if len(summary) > SUMMARY_LIMIT:
         raise ValueError(f"manifest summary is {len(summary)} bytes (limit {SUMMARY_LIMIT})")
-    dropped = len(pictures) - count
     return Manifest(
         pages, digests, rev, count, width, url, fmt, generated, summary, dropped, sources
     )
@@ -339,4 +358,21 @@ def diff(old: Retained, new: Manifest) -> PublishPlan:
     changed = [Step(s, new.pages[s]) for s in sorted(new.pages) if old.pages.get(s) != new.pages[s]]
     summary = [] if _summary_current(old.summary, new) else [Step(None, new.summary)]
     cleared = [Step(s, b"") for s in sorted(old.pages) if s not in new.pages and old.pages[s]]
+    return PublishPlan(tuple(changed + summary + cleared))
+
+
+def _essence(m: Manifest) -> tuple[str, int, int, dict[str, str], str, str, str | None]:
+    return (m.rev, m.count, m.width, dict(m.digests), m.url, m.format, m.sources)
+
+
+def diff_from(old: Manifest, new: Manifest) -> PublishPlan:
+    """`diff` for a broker known to hold exactly `old` (its summary perhaps an earlier one that
+    said the same): the same plan, without parsing back what this process wrote."""
+    changed = [
+        Step(s, page)
+        for s, page in sorted(new.pages.items())
+        if (held := old.pages.get(s)) is not page and held != page
+    ]
+    summary = [] if _essence(old) == _essence(new) else [Step(None, new.summary)]
+    cleared = [Step(s, b"") for s in sorted(old.pages) if s not in new.pages]
     return PublishPlan(tuple(changed + summary + cleared))

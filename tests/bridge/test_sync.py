@@ -346,6 +346,8 @@ def test_30000_favourites_one_change_publishes_one_page(
     assert fake.count() - requests <= 2
     assert manifest_messages(obs) == []
 
+    state = bridge.service.manifests.states["kitchen"]
+    work = (state.rebuilds, state.patches, state.pages_built)
     change(fake)
     fake.edit(ids[12345])
     bridge.step()
@@ -353,6 +355,9 @@ def test_30000_favourites_one_change_publishes_one_page(
     shard = ids[12345][-2:]
     assert [t for t, _, _ in sent] == [f"{MANIFEST}/{shard}", MANIFEST]
     assert all(len(p) <= manifest.PAGE_LIMIT for _, p, _ in sent)
+    # The delta poll named the one photo; the frame patched one page, rebuilt nothing whole.
+    assert bridge.service.sync.lib.touched == {ids[12345]}
+    assert (state.rebuilds, state.patches, state.pages_built) == (work[0], work[1] + 1, work[2] + 1)
     bridge.close()
 
 
