@@ -24,6 +24,8 @@ from adafruit_ticks import ticks_diff, ticks_ms
 MAX_MESSAGE = 8192  # bytes: the largest message the contract allows a frame
 SMALL = 256  # payloads up to this size are allocated as MiniMQTT does
 SCRATCH = 256
+PUBLISH = 0x30  # MQTT packet types (the library's constants are not all importable on the board)
+PINGRESP = 0xD0
 
 
 class Client(MQTT.MQTT):  # type: ignore[misc]
@@ -70,7 +72,10 @@ class Client(MQTT.MQTT):  # type: ignore[misc]
         op: int | None = super()._wait_for_msg(timeout)
         if op is not None:  # the broker is there: a ping waiting for its answer is answered
             self._pinged = None
-        return op
+        # A ping's answer may now come while the library waits for a SUBACK, an UNSUBACK or a
+        # PUBACK, and those waits take any packet but a PUBLISH for a broken session: to them
+        # it is one more packet that arrived, as a PUBLISH is.
+        return PUBLISH if op == PINGRESP else op
 
     def _sock_exact_recv(self, bufsize: int, timeout: float | None = None) -> object:
         if bufsize <= SMALL:
