@@ -46,6 +46,7 @@ class Client(MQTT.MQTT):  # type: ignore[misc]
         self.starved = False
         self._scratch = bytearray(SCRATCH)
         self._pinged: int | None = None  # ticks of a ping nothing has arrived since
+        self.sends = 0  # pieces written to the socket: did a failed call send anything?
 
     def connect(self, *args: object, **kwargs: object) -> object:
         self._pinged = None
@@ -76,6 +77,10 @@ class Client(MQTT.MQTT):  # type: ignore[misc]
         # PUBACK, and those waits take any packet but a PUBLISH for a broken session: to them
         # it is one more packet that arrived, as a PUBLISH is.
         return PUBLISH if op == PINGRESP else op
+
+    def _send_bytes(self, buffer: bytes | bytearray | memoryview) -> None:
+        self.sends += 1
+        super()._send_bytes(buffer)
 
     def _sock_exact_recv(self, bufsize: int, timeout: float | None = None) -> object:
         if bufsize <= SMALL:
