@@ -129,8 +129,8 @@ class App:
                 self.link.resend = True
                 return
             same = same and self.retry_ms < 0 and summary.rev == (self.summary or summary).rev
-            if not same:  # the old summary's digests serve the next: no new 2 KB block
-                self._spare = self.summary.digests if self.summary else None
+            if not same:  # the old summary's digests serve the next (early)
+                self._spare = self.summary.digests if self.summary else bytearray(DIGESTS)
                 self._start_round(summary, now)
             return
         if topic == self.topics.cast and payload:
