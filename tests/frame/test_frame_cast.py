@@ -8,8 +8,9 @@ import json
 
 import pytest
 
-from titano_app.frame import cast
-from titano_app.frame.cast import Cast, CastError
+from titano_app.frame import castfetch as cast
+from titano_app.frame.cast import Cast
+from titano_app.frame.castfetch import CastError
 
 
 def _doc(**fields: object) -> bytes:

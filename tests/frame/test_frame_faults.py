@@ -365,3 +365,39 @@ def test_a_summary_without_memory_to_parse_is_asked_for_again(
     errors = [(e["code"], e["detail"]) for e in rig.events() if e["event"] == "error"]
     assert errors == [("out_of_memory", "summary: memory allocation failed, allocating 4236 bytes")]
     assert app.link.connects == 1
+
+
+def test_a_publish_without_memory_keeps_the_session_unless_a_byte_went_out(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A publish that finds no memory before a byte goes out (MiniMQTT encodes the payload
+    first) keeps the session and is said once as `out_of_memory`, however many fail in a row;
+    one that fails after a byte went out has broken the stream, so the session starts afresh."""
+    rig.add(1)
+    rig.publish()
+    app = rig.start()
+    assert rig.synced()
+    client = app.link._client
+    real = client.publish
+    plan = ["starved", "starved", "starved", "real", "halfway"]
+
+    def publish(topic: str, msg: str, retain: bool = False, qos: int = 0) -> None:
+        step = plan.pop(0) if plan else "real"
+        if step == "halfway":
+            client._send_bytes(b"\x30")  # a PUBLISH's first byte: the packet is begun
+        if step != "real":
+            raise MemoryError("memory allocation failed, allocating 424 bytes")
+        real(topic, msg, retain=retain, qos=qos)
+
+    monkeypatch.setattr(client, "publish", publish)
+    for _ in range(3):
+        assert not app.link.publish(app.topics.state, "{}", True, rig.clock())
+    assert app.link.connected and app.link.connects == 1
+    assert [(p.code, p.detail) for p in app.link.problems] == [
+        ("out_of_memory", "publish: memory allocation failed, allocating 424 bytes")
+    ]
+    assert app.link.publish(app.topics.event, '{"event":"probe"}', False, rig.clock())
+    assert not app.link.publish(app.topics.event, '{"event":"probe"}', False, rig.clock())
+    assert not app.link.connected
+    assert kit.tick_until(app, lambda: app.link.connected)
+    assert app.link.connects == 2

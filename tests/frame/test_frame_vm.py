@@ -262,7 +262,7 @@ def test_a_command_flood_during_a_manifest_change_loses_nothing(rig: Rig) -> Non
     assert rig.until(lambda: rig.state().get("brightness") == 40, 30), rig.report()
     overflow = [e for e in rig.events("error") if e["code"] == "overflow"]
     assert overflow and str(overflow[0]["detail"]).endswith(" dropped"), rig.report()
-    assert rig.messages("status") == [b"online"]  # one session through it all
+    assert rig.messages("status") == [b"online"], rig.report()  # one session through it all
     rig.healthy()
 
 

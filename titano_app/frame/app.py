@@ -20,7 +20,7 @@ from .level import touch_action
 from .link import Link, LinkError
 from .manifest import ManifestError
 from .show import Show
-from .summary import Summary, parse_summary
+from .summary import DIGESTS, Summary, parse_summary
 from .sync import Round
 
 try:  # the board has no contextlib, hence no suppress()
@@ -46,6 +46,7 @@ class App:
         self.topics = config.topics
         pool, ctx, secret = device.pool, device.ssl_context, config.secret
         self.link = Link(self.topics, config.host, config.port, secret, pool, ctx, device.feed)
+        self._spare: bytearray | None = bytearray(DIGESTS)
         from . import card  # after the page buffer: see card
 
         self.store = card.open_store(device, config.keep_days)
@@ -55,7 +56,6 @@ class App:
         self.lamp = Backlight(device)
         self.boot_ms = self.clock()
         self.summary: Summary | None = None
-        self._spare: bytearray | None = None
         self.round: Round | None = None
         self.steps: Iterator[None] | None = None
         self.retry_ms = -1
@@ -129,8 +129,8 @@ class App:
                 self.link.resend = True
                 return
             same = same and self.retry_ms < 0 and summary.rev == (self.summary or summary).rev
-            if not same:  # the old summary's digests serve the next: no new 2 KB block
-                self._spare = self.summary.digests if self.summary else None
+            if not same:  # the old summary's digests serve the next (early)
+                self._spare = self.summary.digests if self.summary else bytearray(DIGESTS)
                 self._start_round(summary, now)
             return
         if topic == self.topics.cast and payload:
