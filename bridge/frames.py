@@ -20,6 +20,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from bridge import guests as guests_mod
 from bridge import pairing
 from bridge.sources import Asset, Policy
 from bridge.sync import Library
@@ -180,7 +181,18 @@ class FrameState:
         self.versions = Versions(manifest.profile_key(frame.image))
         self.held_walk: int | None = None
         self.pages = PageCache()
-        self._settled: tuple[int, int, int] | None = None
+        self._settled: tuple[int, int, int, int] | None = None
+        # Photos sent to the frame (bridge.guests); every id ever a guest, so one leaving at
+        # its time is an expected removal, not one for the guard.
+        self.guests: dict[str, guests_mod.Guest] = {}
+        self.guest_ids: set[str] = set()
+        self.guest_rev = 0
+
+    def set_guests(self, guests: Mapping[str, guests_mod.Guest]) -> None:
+        if guests != self.guests:
+            self.guests = dict(guests)
+            self.guest_ids |= guests.keys()
+            self.guest_rev += 1
 
     def settle(self, lib: Library, mirror_version: int) -> None:
         """Everything planned is published: a confirmed removal is out, and rebuilding is
@@ -189,10 +201,10 @@ class FrameState:
         self.held_walk = None
         self._settled = self._inputs(lib, mirror_version)
 
-    def _inputs(self, lib: Library, mirror_version: int) -> tuple[int, int, int]:
+    def _inputs(self, lib: Library, mirror_version: int) -> tuple[int, int, int, int]:
         # A walk with no news changes nothing, unless it may confirm a held removal.
         walks = lib.walks if self.held_walk is not None else -1
-        return (lib.generation, walks, mirror_version)
+        return (lib.generation, walks, mirror_version, self.guest_rev)
 
     def evaluate(
         self,
@@ -206,11 +218,12 @@ class FrameState:
             return Outcome(None)  # before a first full walk the bridge knows nothing yet
         assets = select(self.frame, lib, policy)
         previous = published_pictures(retained, self.pages)
-        held = self._guard(lib, previous, assets)
+        held = self._guard(lib, [p for p in previous if p not in self.guest_ids], assets)
         if held:
             self._settled = self._inputs(lib, mirror_version)
             return Outcome(None, assets=len(assets), held=held)
         found, taken = pictures(self.frame, assets, previous, self.versions)
+        guests_mod.merge(found, taken, self.guests)
         self.versions.forget_others(assets)
         built = manifest.build(found, taken, self.url, self.frame.image.format, now)
         if built.dropped:

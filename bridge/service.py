@@ -24,12 +24,16 @@ from types import FrameType
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bridge.actions import Actions, held_picture
 from bridge.commands import Commands
+from bridge.frames import published_pictures
 from bridge.homeassistant import HomeAssistant
 from bridge.manifests import Manifests
 from bridge.metrics import Metrics, MetricsServer
 from bridge.mqtt import Message, MqttError, MqttLink
 from bridge.outage import Outage
+from bridge.replies import Replies
+from bridge.sending import Sending
 from bridge.showing import Showing
 from bridge.sources import Lister, Policy
 from bridge.startup import StartupError, check_immich
@@ -93,6 +97,10 @@ class Service:
         self.showing = Showing(config, self.sync, self.link, self.metrics, self.tz, immich)
         self.commands = Commands(self.link, self.base, config.frames, self.tz, self.metrics)
         self.hass = HomeAssistant(self.link, self.prefix, self.base, self.frames, self.metrics)
+        replies = Replies(self.link, self.base)
+        self.actions = Actions(config, self.sync, self.showing, replies, immich)
+        self.sending = Sending(config, self.link, self.manifests.states, replies, immich)
+        self.requests: list[tuple[str, str, str]] = []  # (frame, like|hide|show|hold, payload)
         self.server: MetricsServer | None = None
         self.next_poll: datetime | None = None
         self.last_tick: datetime | None = None
@@ -138,6 +146,9 @@ class Service:
         self._read_back()
         self.hass.publish(force=False)
         self.link.subscribe([topics.state(self.base, f) for f in self.frames])
+        held = [f.id for f in self.config.frames if f.long_press != "off"]
+        if held:  # a long press on these frames likes or hides the picture shown
+            self.link.subscribe([topics.event(self.base, f) for f in held])
         self.link.subscribe([topics.frames_filter(self.base, "cmd/#")], retain_as_published=True)
         self.link.subscribe(self.hass.status_topics, retain_as_published=True)
         self.last_tick = now
@@ -192,11 +203,13 @@ class Service:
     def tick(self, now: datetime) -> None:
         """Everything due at `now`: queued messages, reconnects, schedules, polls, publishes."""
         self.handle_events(0)
+        self._requests(now)
         if self.link.connections != self._connections and self.link.connected:
             self._reconnected()
         self.commands.run_schedules(self.last_tick or now, now)
         if self.next_poll is None or now >= self.next_poll:
             self.poll(now)
+        self.sending.expire(now.timestamp())
         self.manifests.publish(self.sync.lib, self.policy, now)
         self.showing.publish_due(now)
         self.metrics.set("mqtt_connected", 1 if self.link.connected else 0)
@@ -215,6 +228,8 @@ class Service:
                     self.hass.publish(force=True)
                 elif kind == "shown":
                     self.showing.shown(*value)
+                elif kind == "request":
+                    self.requests.append(value)
         except queue.Empty:
             pass
         return handled
@@ -253,6 +268,19 @@ class Service:
         self.metrics.set("last_poll_timestamp_seconds", now.timestamp())
         return True
 
+    def _requests(self, now: datetime) -> None:
+        """Likes, hides and sends asked for since the last tick (Immich writes, guests)."""
+        while self.requests:
+            frame_id, what, payload = self.requests.pop(0)
+            if what == "show":
+                mirror = self.manifests.mirrors[frame_id]
+                published = published_pictures(mirror.retained())
+                self.sending.show(frame_id, payload, published, now.timestamp())
+            elif what == "hold":
+                self.actions.held(frame_id, payload)
+            else:
+                self.actions.run(frame_id, what, payload)
+
     # -- manifests -------------------------------------------------------------------------
 
     def _read_back(self) -> None:
@@ -261,7 +289,8 @@ class Service:
         for frame_id in self.frames:
             self.manifests.mirrors[frame_id].clear()
             picture_topic = topics.picture(self.base, frame_id)
-            self.link.subscribe([*self.manifests.topics(frame_id), picture_topic])
+            guests = topics.guests(self.base, frame_id)
+            self.link.subscribe([*self.manifests.topics(frame_id), picture_topic, guests])
             self.link.barrier()  # a frame at a time: the broker queues only so many messages
         self.hass.forget()
         self.link.subscribe([topics.discovery_filter(self.prefix)])
@@ -294,11 +323,23 @@ class Service:
         frame_id, rest = parsed
         if rest.startswith("cmd/"):
             self.commands.clear_retained(msg)
+            what = rest[4:]
+            # A retained one is being cleared (above), not asked for; an empty one is a clearing.
+            live = msg.payload and not msg.retain and frame_id in self.frames
+            if live and what in ("like", "hide", "show"):
+                text = msg.payload.decode("utf-8", "replace")[:256]
+                self.events.put(("request", (frame_id, what, text)))
             return
         if frame_id not in self.frames or self.manifests.seen(msg.topic, msg.payload):
             return
         if rest == "picture":
             self.showing.retained(frame_id, msg.payload)
+        elif rest == "guests":
+            self.sending.retained(frame_id, msg.payload)
+        elif rest == "event":
+            picture = held_picture(msg.payload)
+            if picture is not None:
+                self.events.put(("request", (frame_id, "hold", picture)))
         elif rest == "state":
             self.events.put(("shown", (frame_id, msg.payload)))
 
