@@ -17,7 +17,7 @@ import logging
 from bridge import pairing
 from bridge.replies import Replies
 from bridge.showing import Showing
-from bridge.sources import UUID_RE
+from bridge.sources import UUID_RE, Asset, parse_asset
 from bridge.sync import FAVORITES, Sync
 from common.config import HIDE_TAG, Config
 from common.immich import ImmichAuthError, ImmichClient, ImmichError, ImmichNotFound
@@ -75,12 +75,12 @@ class Actions:
             self.replies.error(frame_id, "immich_error", f"{action}: no Immich is configured")
             return
         try:
-            refusal = self._not_owned(ids)
+            found, refusal = self._own_assets(ids)
             if refusal is not None:
                 self.replies.error(frame_id, "not_owner", f"{action} {picture}: {refusal}")
                 return
             if action == "like":
-                self._like(frame_id, picture, ids)
+                self._like(frame_id, picture, found)
             else:
                 self._hide(frame_id, picture, ids)
         except ImmichAuthError as exc:
@@ -99,30 +99,35 @@ class Actions:
             self._me = me if isinstance(me, str) else None
         return self._me
 
-    def _not_owned(self, ids: list[str]) -> str | None:
-        """Why the photos cannot be changed (a partner's, unknown), or None."""
+    def _own_assets(self, ids: list[str]) -> tuple[list[Asset], str | None]:
+        """The photos as Immich has them now, or why they cannot be changed (a partner's,
+        unknown)."""
         assert self.immich is not None
         me = self._owner_id()
+        found = []
         for asset_id in ids:
             try:
-                owner = self.immich.asset(asset_id).get("ownerId")
+                asset = parse_asset(self.immich.asset(asset_id))
             except ImmichNotFound:
-                return f"Immich has no photo {asset_id} the key can see"
-            if me is not None and owner != me:
-                return f"photo {asset_id} belongs to another user (a partner's): not changed"
-        return None
+                asset = None
+            if asset is None:
+                return [], f"Immich has no photo {asset_id} the key can see"
+            if me is not None and asset.owner != me:
+                return [], f"photo {asset_id} belongs to another user (a partner's): not changed"
+            found.append(asset)
+        return found, None
 
-    def _like(self, frame_id: str, picture: str, ids: list[str]) -> None:
+    def _like(self, frame_id: str, picture: str, found: list[Asset]) -> None:
         assert self.immich is not None
         lib = self.sync.lib
-        favorite = not all(i in lib.members.get(FAVORITES, frozenset()) for i in ids)
+        ids = [a.id for a in found]
+        favorite = not all(a.favorite for a in found)  # the key user's own: the flag is true
         self.immich.set_favorite(ids, favorite)
         favorites = set(lib.members.get(FAVORITES, frozenset()))
         favorites = favorites | set(ids) if favorite else favorites - set(ids)
         assets = dict(lib.assets)
-        for asset_id in ids:
-            if asset_id in assets:
-                assets[asset_id] = dataclasses.replace(assets[asset_id], favorite=favorite)
+        for asset in found:  # a new favourite joins the library as a poll would add it
+            assets[asset.id] = dataclasses.replace(asset, favorite=favorite)
         members = {**lib.members, FAVORITES: frozenset(favorites)}
         self._replace(members=members, assets=assets)
         log.info("frame %s: %s %s", frame_id, "liked" if favorite else "unliked", picture)
