@@ -24,9 +24,9 @@ from tests.kit.mqttc import publish
 PREFIX = "homeassistant"
 ENTITIES = {
     "display", "pause", "auto_brightness", "next", "previous", "sync", "interval", "picture",
-    "count", "pending", "sd_free", "last_sync", "light", "rssi",
+    "count", "pending", "sd_free", "last_sync", "light", "rssi", "like", "hide",
 }  # fmt: skip
-TRIGGERS = {"touch_next", "touch_previous", "touch_pause"}
+TRIGGERS = {"touch_next", "touch_previous", "touch_pause", "touch_hold"}
 
 
 def device_topic(frame_id: str) -> str:
