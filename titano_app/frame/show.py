@@ -7,6 +7,8 @@ once per cycle whatever the library size; only the current picture's id is kept.
 
 from .playlist import Shuffle
 
+WANT_MS = 600000  # a picture asked for before it is on the card is shown if it comes by then
+
 try:  # the board has no contextlib, hence no suppress()
     from collections.abc import Callable
 
@@ -26,6 +28,8 @@ class Show:
         self.picture: str | None = None  # the id on screen
         self.due_ms = 0
         self.shown = 0
+        self.wanted: str | None = None  # asked for by `show` before it was on the card
+        self._wanted_until = 0
 
     def resize(self) -> None:
         """The card's pictures changed: tell the shuffle, keeping the picture on screen."""
@@ -59,6 +63,22 @@ class Show:
         if version is None:
             return False
         return self._draw(picture_id, version, now_ms, interval_s)
+
+    def want(self, picture_id: str, now_ms: int) -> None:
+        """Show `picture_id` once it is downloaded (a photo just sent to the frame), if that
+        is within WANT_MS; a later `show` replaces it."""
+        self.wanted, self._wanted_until = picture_id, now_ms + WANT_MS
+
+    def arrived(self, now_ms: int, interval_s: int) -> bool:
+        """The card changed: draw the wanted picture if it is there now; True when drawn."""
+        wanted = self.wanted
+        if wanted is None or now_ms > self._wanted_until:
+            self.wanted = None
+            return False
+        if not self.show_id(wanted, now_ms, interval_s):
+            return False
+        self.wanted = None
+        return True
 
     def redraw(self) -> None:
         if self.picture is not None:

@@ -29,7 +29,7 @@ LIVE = (
     "version",
 )
 SYNC = ("idle", "syncing", "offline", "error")
-TOUCH = ("next", "previous", "pause")
+TOUCH = ("next", "previous", "pause", "hold")
 DETAIL_LIMIT = 200  # keeps an event small whatever went wrong
 
 
@@ -58,10 +58,13 @@ def state_json(settings: Mapping[str, object], live: Mapping[str, object]) -> st
     return json.dumps(doc)
 
 
-def touch_event(action: str) -> str:
+def touch_event(action: str, picture: str | None = None) -> str:
+    """A touch; a long press (`hold`) names the picture it was on, for the bridge to act on."""
     if action not in TOUCH:
         raise ValueError("touch action " + repr(action))
-    return json.dumps({"event": "touch", "action": action})
+    if picture is None:
+        return json.dumps({"event": "touch", "action": action})
+    return json.dumps({"event": "touch", "action": action, "picture": picture})
 
 
 def shown_event(picture_id: str) -> str:
