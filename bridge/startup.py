@@ -24,10 +24,11 @@ KIND_SCOPES = {
 }
 
 # What a frame's long press writes to Immich: a favourite, or the tag `frame-skip` (made when
-# missing). Only asked for when a frame turns the action on.
+# missing). Only asked for when a frame turns the action on. `user.read` tells the key user's
+# photos from a partner's, which are never changed: not every Immich refuses a partner's tag.
 ACTION_SCOPES = {
-    "like": ("asset.update",),
-    "hide": ("tag.asset", "tag.create"),
+    "like": ("asset.update", "user.read"),
+    "hide": ("tag.asset", "tag.create", "user.read"),
 }
 
 

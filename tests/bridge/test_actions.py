@@ -190,9 +190,10 @@ def test_scopes_for_actions_are_asked_only_when_a_frame_enables_one(broker: Mosq
         plain = Service(config(broker, fake))  # no action: the read scopes do
         plain.start(datetime.now(UTC))
         plain.close()
-        for press, scopes in (("like", ["asset.update"]), ("hide", ["tag.asset", "tag.create"])):
+        wanted = (("like", ["asset.update"]), ("hide", ["tag.asset", "tag.create"]))
+        for press, scopes in wanted:
             cfg = config(broker, fake, frames=[frame(long_press=press, exclude=SKIP)])
             with pytest.raises(StartupError) as err:
                 Service(cfg).start(datetime.now(UTC))
-            for scope in scopes:
+            for scope in [*scopes, "user.read"]:
                 assert f"{scope} (needed by frames.kitchen.long_press: {press})" in str(err.value)
