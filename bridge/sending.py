@@ -15,6 +15,7 @@ from collections.abc import Iterable
 
 from bridge import guests as guests_mod
 from bridge.frames import FrameState
+from bridge.metrics import Metrics
 from bridge.mqtt import MqttError, MqttLink
 from bridge.replies import Replies
 from bridge.sources import UUID_RE, parse_asset
@@ -36,7 +37,9 @@ class Sending:
         states: dict[str, FrameState],
         replies: Replies,
         immich: ImmichClient | None,
+        metrics: Metrics,
     ) -> None:
+        self.metrics = metrics
         self.config = config
         self.link = link
         self.base = config.mqtt.base_topic
@@ -89,6 +92,7 @@ class Sending:
         state.set_guests(guests_mod.live(held, now))
         log.info("frame %s: %s sent, a guest until %d", frame_id, asset_id, until)
         self.replies.done(frame_id, "sent", None, picture=asset_id, until=int(until))
+        self.metrics.set("frame_guests", len(state.guests), frame=frame_id)
         return True
 
     def expire(self, now: float) -> None:
@@ -100,6 +104,7 @@ class Sending:
             if live != held and not self._publish(frame_id, live):
                 continue
             state.set_guests(live)
+            self.metrics.set("frame_guests", len(live), frame=frame_id)
 
     def _publish(self, frame_id: str, held: dict[str, guests_mod.Guest]) -> bool:
         try:

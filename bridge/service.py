@@ -97,9 +97,11 @@ class Service:
         self.showing = Showing(config, self.sync, self.link, self.metrics, self.tz, immich)
         self.commands = Commands(self.link, self.base, config.frames, self.tz, self.metrics)
         self.hass = HomeAssistant(self.link, self.prefix, self.base, self.frames, self.metrics)
-        replies = Replies(self.link, self.base)
+        replies = Replies(self.link, self.base, self.metrics)
         self.actions = Actions(config, self.sync, self.showing, replies, immich)
-        self.sending = Sending(config, self.link, self.manifests.states, replies, immich)
+        self.sending = Sending(
+            config, self.link, self.manifests.states, replies, immich, self.metrics
+        )
         self.requests: list[tuple[str, str, str]] = []  # (frame, like|hide|show|hold, payload)
         self.server: MetricsServer | None = None
         self.next_poll: datetime | None = None

@@ -118,6 +118,9 @@ def test_a_partners_photo_is_refused_without_a_write(broker: Mosquitto, fake: Fa
     assert _writes(fake) == 0
     assert fake.asset(theirs).tag_ids == set()
     assert _manifest(broker) == {mine, theirs}
+    metrics = bridge.service.metrics
+    assert metrics.get("frame_requests_total", frame="kitchen", action="like", result="not_owner")
+    assert metrics.get("frame_requests_total", frame="kitchen", action="hide", result="not_owner")
     bridge.close()
 
 
@@ -157,6 +160,7 @@ def test_sent_photo_is_a_guest_until_its_time(broker: Mosquitto, fake: FakeImmic
     assert [e["event"] for e in _events(obs)] == ["sent", "sent"]
     held = json.loads(retained(broker)[f"{BASE}/kitchen/guests"])
     assert set(held["guests"]) == set(sent)
+    assert bridge.service.metrics.get("frame_guests", frame="kitchen") == 2
     # a restart keeps them, and publishes nothing new
     bridge.close()
     bridge = Bridge(cfg, now=bridge.now + timedelta(days=1))
