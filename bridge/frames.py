@@ -188,10 +188,12 @@ class FrameState:
         self.guest_ids: set[str] = set()
         self.guest_rev = 0
 
-    def set_guests(self, guests: Mapping[str, guests_mod.Guest]) -> None:
+    def set_guests(self, guests: Mapping[str, guests_mod.Guest], known: Iterable[str] = ()) -> None:
+        """The guests to list now; `known` adds ids that were guests (expired ones)."""
+        self.guest_ids |= guests.keys()
+        self.guest_ids.update(known)
         if guests != self.guests:
             self.guests = dict(guests)
-            self.guest_ids |= guests.keys()
             self.guest_rev += 1
 
     def settle(self, lib: Library, mirror_version: int) -> None:

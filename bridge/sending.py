@@ -14,6 +14,7 @@ import threading
 from collections.abc import Iterable
 
 from bridge import guests as guests_mod
+from bridge import pairing
 from bridge.frames import FrameState
 from bridge.metrics import Metrics
 from bridge.mqtt import MqttError, MqttLink
@@ -61,8 +62,9 @@ class Sending:
     def show(self, frame_id: str, payload: str, published: Iterable[str], now: float) -> None:
         """A `show` the bridge saw: a photo not in the frame's manifest becomes a guest."""
         asset_id = payload.strip().lower()
-        if not UUID_RE.match(asset_id) or asset_id in set(published):
-            return  # a picture the frame has (or a bad id: the frame itself reports that)
+        held = {a for pid in published for a in pairing.assets_of(pid)}
+        if not UUID_RE.match(asset_id) or asset_id in held:
+            return  # a photo the frame has (or a bad id: the frame itself reports that)
         self.send(frame_id, asset_id, now)
 
     def send(self, frame_id: str, asset_id: str, now: float) -> bool:
@@ -103,7 +105,7 @@ class Sending:
             live = guests_mod.live(held, now)
             if live != held and not self._publish(frame_id, live):
                 continue
-            state.set_guests(live)
+            state.set_guests(live, known=held)  # one leaving is expected, not for the guard
             self.metrics.set("frame_guests", len(live), frame=frame_id)
 
     def _publish(self, frame_id: str, held: dict[str, guests_mod.Guest]) -> bool:

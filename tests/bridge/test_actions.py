@@ -175,6 +175,25 @@ def test_sent_photo_is_a_guest_until_its_time(broker: Mosquitto, fake: FakeImmic
     bridge.close()
 
 
+def test_guests_whose_time_came_while_the_bridge_was_down_leave_at_start(
+    broker: Mosquitto, fake: FakeImmich
+) -> None:
+    mine = fake.add_favorites(1)[0]
+    sent = [fake.add_asset() for _ in range(3)]
+    cfg = config(broker, fake)
+    bridge = Bridge(cfg)
+    bridge.tick()
+    for asset_id in sent:
+        publish(broker, "homeassistant", f"{CMD}/show", asset_id)
+    assert bridge.pump(lambda: _manifest(broker) == {mine, *sent})
+    bridge.close()
+    bridge = Bridge(cfg, now=bridge.now + timedelta(days=8))
+    bridge.tick()
+    assert _manifest(broker) == {mine}  # 3 of 4 pictures leave, none held back
+    assert bridge.service.metrics.get("held_removals", frame="kitchen") == 0
+    bridge.close()
+
+
 def test_sending_an_unknown_photo_is_an_error_event(broker: Mosquitto, fake: FakeImmich) -> None:
     mine = fake.add_favorites(1)[0]
     bridge = Bridge(config(broker, fake))
