@@ -1,4 +1,4 @@
-"""Taps and long presses (frame.touch), the notice icons (frame.icons, frame.feedback) and the
+"""Taps and long presses (frame.touch), the notice icons (frame.icons, frame.show) and the
 commands they add: pure, on CPython."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from titano_app.frame import commands, feedback, icons, state
+from titano_app.frame import commands, icons, state
 from titano_app.frame.touch import HOLD_MS, Touch
 
 
@@ -43,8 +43,8 @@ def test_hold_event_names_the_picture() -> None:
 
 
 def test_notice_words_each_have_an_icon_inside_its_square() -> None:
-    assert set(feedback.NOTICES) == set(icons.SHAPES)
-    for word in feedback.NOTICES:
+    assert set(commands.NOTICES) == set(icons.SHAPES)
+    for word in commands.NOTICES:
         width, height = icons.size(word)
         dots = icons.dots(word)
         assert dots and all(0 <= x < width and 0 <= y < height for x, y in dots)

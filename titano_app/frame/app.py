@@ -13,7 +13,6 @@ import time
 from . import VERSION, dispatch, state
 from .config import Config
 from .errors import FrameError, out_of_memory
-from .feedback import Feedback
 from .fetch import Fetcher
 from .level import AutoLevel
 from .link import Link, LinkError
@@ -53,7 +52,6 @@ class App:
         self.pacer = state.Pacer()
         self.auto = AutoLevel()
         self.touch = Touch()
-        self.feedback = Feedback(device)
         self.boot_ms = self.clock()
         self.summary: Summary | None = None
         self._spare: bytearray | None = None
@@ -87,7 +85,7 @@ class App:
         act = self.touch.update(self.device.touch(), self.device.touching(), now)
         if act is not None:
             self._touch(act, now)
-        self.feedback.tick(now)
+        self.show.tick(now)
         if now - self._light_ms >= LIGHT_MS:
             self._light(now)
         s = self.settings

@@ -11,7 +11,6 @@ bridge's (the frame does nothing); notice shows a small icon for a while.
 """
 
 from .errors import FrameError
-from .feedback import NOTICES
 from .manifest import valid_id
 from .settings import RANGES
 
@@ -32,6 +31,8 @@ NAMES = (
 )
 # Commands the bridge acts on (in Immich); the frame takes them without doing anything.
 BRIDGE = ("like", "hide")
+# The words of `notice`, each drawn as its own icon (icons.SHAPES) by the device.
+NOTICES = ("liked", "unliked", "hidden", "error")
 _SWITCHES = ("pause", "display", "auto_brightness")
 _DIGITS = "0123456789"
 

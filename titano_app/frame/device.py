@@ -36,7 +36,7 @@ class Device:
         raise NotImplementedError
 
     def notice(self, word: str | None) -> None:
-        """Show the small icon for a `notice` word (feedback.NOTICES) over the picture, or
+        """Show the small icon for a `notice` word (commands.NOTICES) over the picture, or
         take it away (None)."""
         raise NotImplementedError
 

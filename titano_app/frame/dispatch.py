@@ -31,7 +31,7 @@ def command(app: "App", name: str, payload: bytes | bytearray | memoryview | str
         else:  # sent to the frame: shown once downloaded
             app.show.want(str(value), now)
     elif action == "notice":
-        app.feedback.show(str(value), now)
+        app.show.notice(str(value), now)
     elif action in commands.BRIDGE:
         pass
     else:

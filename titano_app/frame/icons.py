@@ -1,4 +1,4 @@
-"""The small icons the frame draws over the picture for a `notice` (feedback.NOTICES): shapes
+"""The small icons the frame draws over the picture for a `notice` (commands.NOTICES): shapes
 as text, turned into pixels here, drawn by the device (the board's hw, the simulator). Pure.
 
 Each icon sits on a black square, so it reads on a light picture as on a dark one.
