@@ -46,8 +46,9 @@ def test_notice_words_each_have_an_icon_inside_its_square() -> None:
     assert set(commands.NOTICES) == set(icons.SHAPES)
     for word in commands.NOTICES:
         width, height = icons.size(word)
-        dots = icons.dots(word)
-        assert dots and all(0 <= x < width and 0 <= y < height for x, y in dots)
+        lit: dict[tuple[int, int], int] = {}
+        icons.paint(lit, word)
+        assert lit and all(0 <= x < width and 0 <= y < height for x, y in lit)
         assert icons.X + width < 462  # clear of the offline cross in the top right corner
 
 

@@ -25,7 +25,6 @@ import storage
 from adafruit_esp32spi import adafruit_esp32spi
 from watchdog import WatchDogMode
 
-from . import icons
 from .device import Device
 
 try:  # noqa: SIM105 -- the board has no contextlib
@@ -125,10 +124,11 @@ class Board(Device):
         self._notice = None
         if word is None:
             return
+        from . import icons  # only once a notice comes: most frames never get one
+
         width, height = icons.size(word)
         bitmap = displayio.Bitmap(width, height, 2)
-        for x, y in icons.dots(word):
-            bitmap[x, y] = 1
+        icons.paint(bitmap, word)
         palette = displayio.Palette(2)
         palette[1] = icons.color(word)
         self._notice = displayio.TileGrid(bitmap, pixel_shader=palette, x=icons.X, y=icons.Y)

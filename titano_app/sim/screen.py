@@ -43,8 +43,7 @@ def notice_icon(word: str) -> displayio.TileGrid:
     """The icon the board draws for a `notice` word, from the same shapes (frame.icons)."""
     width, height = icons.size(word)
     bitmap = displayio.Bitmap(width, height, 2)
-    for x, y in icons.dots(word):
-        bitmap[x, y] = 1
+    icons.paint(bitmap, word)
     palette = displayio.Palette(2)
     palette[1] = icons.color(word)
     return displayio.TileGrid(bitmap, pixel_shader=palette, x=icons.X, y=icons.Y)
