@@ -78,6 +78,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     send.add_argument("frame", help="the frame's id")
     send.add_argument("asset_id", help="the Immich asset id of the photo")
+    confirm = sub.add_parser(
+        "confirm-removal",
+        parents=[common],
+        help="release a held mass removal of a frame's pictures now (see bridge.removal_hold)",
+    )
+    confirm.add_argument("frame", help="the frame id, or all")
     return parser
 
 
@@ -105,6 +111,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         print(text, file=sys.stdout if status == 0 else sys.stderr)
         return int(status)
+    if command == "confirm-removal":
+        confirm = importlib.import_module("bridge.confirm")
+        return int(confirm.confirm_removal(config, args.frame))
     return _run(config, level)
 
 

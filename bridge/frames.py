@@ -5,12 +5,9 @@ removals, and the publish plan. Pure apart from a lock: values in, values out, `
 bridge's own subscriptions and acknowledged publishes), so a manifest is only re-published
 where it differs from what is there.
 
-Removal guard: when a poll would take away more than `max_removal` of the photos a frame's
-published manifest holds, the frame's manifest is left as it is and the drop is held. It goes
-out only when a full walk that started after the drop was first seen still finds it — so an
-Immich hiccup, a renamed album or a half-answered search never empties a frame, while a real
-clean-up shows within one `full_scan_interval`. Yesterday's memories leaving at midnight are
-expected and do not count.
+Removal guard: a poll that would take away more than `max_removal` of the photos a frame's
+published manifest holds is held back by the frame's `bridge.brake.Brake` until a person or
+time confirms it. Yesterday's memories leaving at midnight are expected and do not count.
 """
 
 from __future__ import annotations
@@ -20,8 +17,8 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from bridge import brake, pairing
 from bridge import guests as guests_mod
-from bridge import pairing
 from bridge.sources import Asset, Policy
 from bridge.sync import Library
 from common import manifest
@@ -174,14 +171,15 @@ class Outcome:
 class FrameState:
     """Decides, poll after poll, what one frame's manifest should be and what to publish."""
 
-    def __init__(self, frame: FrameConfig, url: str, max_removal: float) -> None:
+    def __init__(
+        self, frame: FrameConfig, url: str, max_removal: float, removal_hold: float = 0.0
+    ) -> None:
         self.frame = frame
         self.url = url
-        self.max_removal = max_removal
+        self.brake = brake.Brake(frame.id, max_removal, removal_hold)
         self.versions = Versions(manifest.profile_key(frame.image))
-        self.held_walk: int | None = None
         self.pages = PageCache()
-        self._settled: tuple[int, int, int, int] | None = None
+        self._settled: tuple[int, int, int, int, int] | None = None
         # Photos sent to the frame (bridge.guests); every id ever a guest, so one leaving at
         # its time is an expected removal, not one for the guard.
         self.guests: dict[str, guests_mod.Guest] = {}
@@ -200,13 +198,13 @@ class FrameState:
         """Everything planned is published: a confirmed removal is out, and rebuilding is
         skipped until the inputs change."""
         # Only now: were the publish to fail, the next tick must not hold the drop anew.
-        self.held_walk = None
+        self.brake.settled()
         self._settled = self._inputs(lib, mirror_version)
 
-    def _inputs(self, lib: Library, mirror_version: int) -> tuple[int, int, int, int]:
+    def _inputs(self, lib: Library, mirror_version: int) -> tuple[int, int, int, int, int]:
         # A walk with no news changes nothing, unless it may confirm a held removal.
-        walks = lib.walks if self.held_walk is not None else -1
-        return (lib.generation, walks, mirror_version, self.guest_rev)
+        walks = lib.walks if self.brake.hold is not None else -1
+        return (lib.generation, walks, mirror_version, self.brake.epoch, self.guest_rev)
 
     def evaluate(
         self,
@@ -220,14 +218,16 @@ class FrameState:
             return Outcome(None)  # before a first full walk the bridge knows nothing yet
         assets = select(self.frame, lib, policy)
         previous = published_pictures(retained, self.pages)
-        held = self._guard(lib, [p for p in previous if p not in self.guest_ids], assets)
+        hosts = [p for p in previous if p not in self.guest_ids]  # a guest leaving is expected
+        held = self.brake.judge(self.frame, lib, policy, retained, hosts, assets, now)
         if held:
             self._settled = self._inputs(lib, mirror_version)
             return Outcome(None, assets=len(assets), held=held)
         found, taken = pictures(self.frame, assets, previous, self.versions)
         guests_mod.merge(found, taken, self.guests)
         self.versions.forget_others(assets)
-        built = manifest.build(found, taken, self.url, self.frame.image.format, now)
+        src = brake.sources_digest(self.frame, policy.include_archived, policy.include_partners)
+        built = manifest.build(found, taken, self.url, self.frame.image.format, now, src)
         if built.dropped:
             log.warning(
                 "frame %s: %d pictures do not fit in a manifest; keeping the %d newest",
@@ -239,35 +239,3 @@ class FrameState:
         if not plan.steps:
             self.settle(lib, mirror_version)
         return Outcome(plan if plan.steps else None, built, len(assets))
-
-    def _guard(self, lib: Library, previous: list[str], assets: Mapping[str, Asset]) -> int:
-        """How many removals are held back (0 when the change may go out)."""
-        paired = any(pairing.SEPARATOR in pid for pid in previous)
-        before = (
-            {a for pid in previous for a in pairing.assets_of(pid)} if paired else set(previous)
-        )
-        removed = len(before - assets.keys() - lib.expired)
-        if not before or removed <= self.max_removal * len(before):
-            if self.held_walk is not None:
-                log.info("frame %s: the held removal is no longer seen", self.frame.id)
-            self.held_walk = None
-            return 0
-        if self.held_walk is None:
-            self.held_walk = lib.walks
-            log.warning(
-                "frame %s: this poll would remove %d of its %d photos (over max_removal %g); "
-                "holding the manifest until a full walk confirms it",
-                self.frame.id,
-                removed,
-                len(before),
-                self.max_removal,
-            )
-            return removed
-        if lib.walks <= self.held_walk:
-            return removed
-        log.warning(
-            "frame %s: a full walk confirmed the removal of %d photos; publishing it",
-            self.frame.id,
-            removed,
-        )
-        return 0  # `settle` ends the hold once the removal is published

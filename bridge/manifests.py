@@ -35,13 +35,15 @@ class Manifests:
         public_url: str,
         max_removal: float,
         metrics: Metrics,
+        removal_hold: float = 0.0,
     ) -> None:
         self.link = link
         self.base = base
         self.metrics = metrics
         url = public_url.rstrip("/")
         self.states = {
-            f.id: FrameState(f, f"{url}/v1/frames/{f.id}/pictures/", max_removal) for f in frames
+            f.id: FrameState(f, f"{url}/v1/frames/{f.id}/pictures/", max_removal, removal_hold)
+            for f in frames
         }
         self.mirrors = {frame_id: Mirror() for frame_id in self.states}
 
@@ -79,6 +81,7 @@ class Manifests:
             for step in outcome.plan.steps:
                 mirror.put(step.shard, step.payload)
             state.settle(lib, mirror.version)
+            self._gauges(frame_id, outcome)  # a released hold is over now
             self.metrics.inc("manifest_publishes_total", frame=frame_id)
             plan = outcome.plan
             log.info(
@@ -90,8 +93,37 @@ class Manifests:
                 outcome.built.count if outcome.built else 0,
             )
 
+    def confirm(self, which: str) -> list[str]:
+        """A person confirms the held removal of frame `which` (or `all`): the frames released
+        (published at the next tick)."""
+        if which != "all" and which not in self.states:
+            log.warning("confirm_removal: no frame %r is configured (frames: %s, or all)",
+                        which[:40], ", ".join(self.states))  # fmt: skip
+            return []
+        states = self.states.values() if which == "all" else [self.states[which]]
+        done = [s.frame.id for s in states if s.brake.confirm()]
+        for frame_id in done:
+            self.metrics.inc("removals_confirmed_total", frame=frame_id)
+        if not done:
+            log.info("confirm_removal %s: no removal is held", which)
+        return done
+
+    def holds(self) -> dict[str, tuple[int, float | None, float | None]]:
+        """{frame: (photos held back, held since, held until)} as unix times."""
+        found = {}
+        for frame_id, state in self.states.items():
+            hold = state.brake.hold
+            since = None if hold is None else hold.since
+            found[frame_id] = (0 if hold is None else hold.removed, since, state.brake.held_until)
+        return found
+
     def _gauges(self, frame_id: str, outcome: Outcome) -> None:
-        self.metrics.set("held_removals", outcome.held, frame=frame_id)
+        # From the brake, not the outcome: a frame whose inputs did not change is not evaluated
+        # again, and its hold goes on.
+        held, since, until = self.holds()[frame_id]
+        self.metrics.set("held_removals", held, frame=frame_id)
+        self.metrics.set("held_removal_since_seconds", since or 0, frame=frame_id)
+        self.metrics.set("held_removal_until_seconds", until or 0, frame=frame_id)
         if outcome.built is not None:
             self.metrics.set("frame_assets", outcome.assets, frame=frame_id)
             self.metrics.set("frame_pictures", outcome.built.count, frame=frame_id)

@@ -38,6 +38,13 @@ HELP = {
     "frame_pictures": ("gauge", "Pictures in each frame's manifest (a pair counts once)."),
     "dropped_pictures": ("gauge", "Pictures left out of a frame's manifest for lack of room."),
     "held_removals": ("gauge", "Photos a held mass removal would take from a frame."),
+    "held_removal_since_seconds": ("gauge", "Unix time a frame's held removal was first seen."),
+    "held_removal_until_seconds": (
+        "gauge",
+        "Unix time a frame's held removal may go out by itself (after a full walk too).",
+    ),
+    "removals_confirmed_total": ("counter", "Held removals released by a person, by frame."),
+    "frame_boards": ("gauge", "Boards (distinct boot ids) seen using a frame id lately."),
     "manifest_publishes_total": ("counter", "Manifest updates published, by frame."),
     "mqtt_publishes_total": ("counter", "MQTT messages published by the bridge."),
     "mqtt_bytes_total": ("counter", "MQTT payload bytes published by the bridge."),

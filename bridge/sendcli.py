@@ -4,7 +4,10 @@ shell. Does network I/O (MQTT).
 It publishes `<base>/<frame>/cmd/show` with the photo's id, as Home Assistant or
 `mosquitto_pub` would, then waits for the answer on the frame's event topic: the running
 bridge's `sent` (the photo is now a guest of the frame) or `error`, or the frame's `shown` (the
-photo was in the frame's pictures already). Exit 0 when it went through, 1 otherwise.
+photo was in the frame's pictures already). It logs in as Home Assistant's user
+(`mqtt.homeassistant_password`), as `confirm-removal` does: the broker binds client ids to
+user names, so the bridge's own login would replace the running bridge's connection. Exit 0
+when it went through, 1 otherwise, 2 for a config problem.
 """
 
 from __future__ import annotations
@@ -51,9 +54,14 @@ def send(config: Config, frame_id: str, asset_id: str, wait: float = WAIT) -> tu
     if not ASSET_ID_RE.match(asset_id):
         return 2, f"{asset_id!r} is not an Immich asset id (a UUID)"
     base, m = config.mqtt.base_topic, config.mqtt
+    if m.homeassistant_password is None:
+        return 2, (
+            "mqtt.homeassistant_password: send logs in as Home Assistant's user (the bridge's "
+            "own login is the running bridge's), got None"
+        )
     got: queue.Queue[tuple[bool, str]] = queue.Queue()
     subscribed: queue.Queue[bool] = queue.Queue()
-    client = make_client(m, client_id("send"), m.username, m.password)
+    client = make_client(m, client_id("send"), "homeassistant", m.homeassistant_password)
 
     def on_message(c: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         found = answer(asset_id, bytes(msg.payload))

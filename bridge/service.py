@@ -25,6 +25,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bridge.actions import Actions, held_picture
+from bridge.boards import Boards, boot_of
+from bridge.bridgestate import VERSION, BridgeState, frame_row, iso
 from bridge.commands import Commands
 from bridge.frames import published_pictures
 from bridge.homeassistant import HomeAssistant
@@ -50,6 +52,7 @@ from common.immich import (
 )
 
 log = logging.getLogger(__name__)
+
 
 # After an unexpected error in the loop, wait this long (seconds) before the next tick.
 LOOP_ERROR_PAUSE = 5.0
@@ -92,7 +95,7 @@ class Service:
         self.link = MqttLink(config.mqtt, topics.bridge_status(self.base), self._on_message)
         self.manifests = Manifests(
             self.link, self.base, config.frames, config.renderer.public_url, b.max_removal,
-            self.metrics,
+            self.metrics, b.removal_hold,
         )  # fmt: skip
         self.showing = Showing(config, self.sync, self.link, self.metrics, self.tz, immich)
         self.commands = Commands(self.link, self.base, config.frames, self.tz, self.metrics)
@@ -112,6 +115,9 @@ class Service:
         # succeeds clears it. While set, the bridge is not healthy: nothing it shows can change.
         self.key_refused: str | None = None
         self.outage = Outage()
+        self.immich_reason: str | None = None
+        self.state = BridgeState(self.link, self.base)
+        self.boards = Boards()
         self._connections = 0
         self.stopping = threading.Event()
 
@@ -151,6 +157,7 @@ class Service:
         held = [f.id for f in self.config.frames if f.long_press != "off"]
         if held:  # a long press on these frames likes or hides the picture shown
             self.link.subscribe([topics.event(self.base, f) for f in held])
+        # `+/cmd/#` also brings the bridge's own commands (`bridge/cmd/confirm_removal`).
         self.link.subscribe([topics.frames_filter(self.base, "cmd/#")], retain_as_published=True)
         self.link.subscribe(self.hass.status_topics, retain_as_published=True)
         self.last_tick = now
@@ -200,6 +207,10 @@ class Service:
         self.stopping.set()
         self.events.put(("wake", None))
 
+    @property
+    def confirm_topic(self) -> str:
+        return topics.bridge_cmd(self.base, "confirm_removal")
+
     # -- the loop --------------------------------------------------------------------------
 
     def tick(self, now: datetime) -> None:
@@ -209,10 +220,12 @@ class Service:
         if self.link.connections != self._connections and self.link.connected:
             self._reconnected()
         self.commands.run_schedules(self.last_tick or now, now)
-        if self.next_poll is None or now >= self.next_poll:
+        polled = self.next_poll is None or now >= self.next_poll
+        if polled:
             self.poll(now)
         self.sending.expire(now.timestamp())
         self.manifests.publish(self.sync.lib, self.policy, now)
+        self.state.publish(self.health(), force=polled)
         self.showing.publish_due(now)
         self.metrics.set("mqtt_connected", 1 if self.link.connected else 0)
         self.metrics.set("mqtt_publishes_total", self.link.messages_published)
@@ -230,6 +243,9 @@ class Service:
                     self.hass.publish(force=True)
                 elif kind == "shown":
                     self.showing.shown(*value)
+                    self._board(*value)
+                elif kind == "confirm":
+                    self.manifests.confirm(value)
                 elif kind == "request":
                     self.requests.append(value)
         except queue.Empty:
@@ -247,6 +263,7 @@ class Service:
             self.sync.poll(now, full)
         except ImmichError as exc:
             self.last_error = exc.reason
+            self.immich_reason = _reason(exc)
             if isinstance(exc, ImmichAuthError):
                 self.key_refused = f"Immich refuses the API key ({exc.status}): {exc.reason}"
             self.metrics.inc("poll_errors_total", reason=_reason(exc))
@@ -259,7 +276,7 @@ class Service:
             if self.immich is not None:
                 self.metrics.set("immich_requests_total", self.immich.requests_made)
                 self.metrics.set("immich_bytes_total", self.immich.bytes_received)
-        self.last_error = None
+        self.last_error = self.immich_reason = None
         self.key_refused = None
         away = self.outage.good_poll(now)
         if away is not None:
@@ -296,7 +313,14 @@ class Service:
             self.link.barrier()  # a frame at a time: the broker queues only so many messages
         self.hass.forget()
         self.link.subscribe([topics.discovery_filter(self.prefix)])
+        if self.state.reading:  # once, at start: the holds a previous run saw
+            self.link.subscribe([self.state.topic])
         self.link.barrier()
+        if self.state.reading:
+            self.state.reading = False
+            for frame_id, since in self.state.restored.items():
+                if frame_id in self.manifests.states:
+                    self.manifests.states[frame_id].brake.restore(since)
 
     def _reconnected(self) -> None:
         log.info("reconnected to the broker; reading back what it holds")
@@ -311,6 +335,15 @@ class Service:
     # -- messages from the broker (paho's thread) ------------------------------------------
 
     def _on_message(self, msg: Message) -> None:
+        if msg.topic == self.state.topic:
+            self.state.seen(msg.payload)
+            return
+        if msg.topic == self.confirm_topic:
+            if msg.retain:  # an old confirmation must not release tomorrow's hold
+                self.commands.clear_retained(msg)
+            elif msg.payload:
+                self.events.put(("confirm", msg.payload.decode(errors="replace").strip()))
+            return
         if self.hass.is_discovery(msg.topic):
             self.hass.seen(msg.topic, msg.payload)
             return
@@ -345,28 +378,45 @@ class Service:
         elif rest == "state":
             self.events.put(("shown", (frame_id, msg.payload)))
 
+    # -- the bridge's own commands and problems ----------------------------------------------
+
+    def _board(self, frame_id: str, payload: bytes) -> None:
+        """A frame's state: note its boot id, and warn when two boards share the frame id."""
+        boot = boot_of(payload)
+        now = (self.last_tick or datetime.now(UTC)).timestamp()
+        if boot is not None and self.boards.seen(frame_id, boot, now):
+            log.warning(
+                "frame %s: two boards use this frame id (boot ids %s take turns); each takes "
+                "the other's connection over. Give every board its own FRAME_ID and secret",
+                frame_id,
+                ", ".join(self.boards.boots(frame_id, now)),
+            )
+        self.metrics.set("frame_boards", self.boards.boards(frame_id, now), frame=frame_id)
+
     # -- health ----------------------------------------------------------------------------
 
     def health(self) -> dict[str, Any]:
-        """`/healthz`: "ok" (200) unless the broker is away or Immich refuses the key (503);
-        `reason` says which. An Immich that is merely down is `last_error`, not unhealthy:
-        the manifests stay as they are and the next poll tries again."""
+        """`/healthz` and the retained `<base>/bridge/state`: "ok" (200) unless the broker is
+        away or Immich refuses the key (503); `reason` says which. An Immich that is merely
+        down is `last_error`, not unhealthy: the manifests stay as they are and the next poll
+        tries again. A held removal or a shared frame id shows per frame (docs/protocol.md)."""
         problems = [] if self.link.connected else ["not connected to the MQTT broker"]
         if self.key_refused is not None:
             problems.append(self.key_refused)
+        now, holds = (self.last_tick or datetime.now(UTC)).timestamp(), self.manifests.holds()
         return {
             "status": "degraded" if problems else "ok",
             "reason": "; ".join(problems) or None,
+            "version": VERSION,
             "mqtt": self.link.connected,
             "immich": None if self.immich is None else self.last_error is None,
-            "last_poll": self.last_poll_ok,
+            "immich_reason": self.immich_reason,
+            "last_poll": iso(self.last_poll_ok),
             "last_error": self.last_error,
+            "poll_errors": int(self.metrics.total("poll_errors_total")),
+            "frames_configured": len(self.frames),
             "frames": {
-                f: {
-                    "pictures": self.metrics.get("frame_pictures", frame=f),
-                    "held_removals": self.metrics.get("held_removals", frame=f),
-                }
-                for f in self.frames
+                f: frame_row(f, self.metrics, holds[f], self.boards, now) for f in self.frames
             },
         }
 

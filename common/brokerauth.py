@@ -125,6 +125,7 @@ def _homeassistant_lines(base: str, discovery_prefix: str) -> list[str]:
         f"topic deny {base}/homeassistant/#",
         f"topic read {base}/#",
         f"topic write {base}/+/cmd/#",
+        f"topic write {base}/bridge/cmd/confirm_removal",
         f"topic readwrite {discovery_prefix}/status",
         f"topic read {discovery_prefix}/#",
     ]

@@ -184,6 +184,7 @@ def _bridge_checks() -> dict[str, Checker]:
         "poll_interval": number(5),
         "full_scan_interval": number(5),
         "max_removal": number(0, 1, above=True),
+        "removal_hold": number(0, 90 * 86400),
         "metrics_listen": listen(optional=True),
         "timezone": timezone,
         "include_archived": boolean,

@@ -91,6 +91,7 @@ class BridgeConfig:
     poll_interval: float = 30
     full_scan_interval: float = 3600
     max_removal: float = 0.5
+    removal_hold: float = 86400.0  # seconds a mass removal is held at least (bridge.brake)
     metrics_listen: str | None = "127.0.0.1:9110"
     timezone: str = "UTC"
     include_archived: bool = False

@@ -151,6 +151,7 @@ class Manifest:
     generated: int
     summary: bytes
     dropped: int
+    sources: str | None = None
 
 
 def rev_of(digests: Mapping[str, str]) -> str:
@@ -164,6 +165,7 @@ def build(
     url: str,
     fmt: str,
     generated: int,
+    sources: str | None = None,
 ) -> Manifest:
     """Build the manifest for {picture id: version}.
 
@@ -181,11 +183,15 @@ def build(
     rev = rev_of(digests)
     doc = {"v": SUMMARY_VERSION, "rev": rev, "count": count, "width": width, "shards": digests}
     doc |= {"url": url, "format": fmt, "generated": generated}
+    if sources is not None:
+        doc["src"] = sources  # the source config it was built from: frames ignore it
     summary = json.dumps(doc, separators=(",", ":")).encode()
     if len(summary) > SUMMARY_LIMIT:
         raise ValueError(f"manifest summary is {len(summary)} bytes (limit {SUMMARY_LIMIT})")
     dropped = len(pictures) - count
-    return Manifest(pages, digests, rev, count, width, url, fmt, generated, summary, dropped)
+    return Manifest(
+        pages, digests, rev, count, width, url, fmt, generated, summary, dropped, sources
+    )
 
 
 @dataclass(frozen=True)
@@ -199,6 +205,7 @@ class Summary:
     url: str
     format: str
     generated: int
+    sources: str | None = None  # `src`: digest of the source config (bridge.brake)
 
 
 def _int(value: Any) -> int | None:
@@ -236,7 +243,9 @@ def parse_summary(payload: bytes) -> Summary | None:
         return None
     if count is None or generated is None or width is None or not 0 <= width <= MAX_WIDTH:
         return None
-    return Summary(rev, count, width, shards, url, fmt, generated)
+    src = doc.get("src")
+    sources = src if isinstance(src, str) and VERSION_RE.match(src) else None
+    return Summary(rev, count, width, shards, url, fmt, generated, sources)
 
 
 def parse_page(payload: bytes) -> dict[str, str] | None:
@@ -308,7 +317,7 @@ def _summary_current(old: bytes | None, new: Manifest) -> bool:
     parsed = parse_summary(old) if old else None
     if parsed is None:
         return False
-    mine = (new.rev, new.count, new.width, dict(new.digests), new.url, new.format)
+    mine = (new.rev, new.count, new.width, dict(new.digests), new.url, new.format, new.sources)
     theirs = (
         parsed.rev,
         parsed.count,
@@ -316,6 +325,7 @@ def _summary_current(old: bytes | None, new: Manifest) -> bool:
         dict(parsed.shards),
         parsed.url,
         parsed.format,
+        parsed.sources,
     )
     return mine == theirs
 

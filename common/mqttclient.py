@@ -1,7 +1,8 @@
 """The paho client both daemons start from. No I/O: the caller connects it.
 
 Both speak to the broker the same way: callback API 2, a client id naming the program and the
-process (`titanoframe-<program>-<pid>-<random>`, so two runs never kick each other off), a user
+process (`titanoframe-<program>-<pid>-<random>`; the project's broker replaces it with the user
+name, `use_username_as_clientid`, so it only matters on a broker without that), a user
 name and password, TLS with the configured CA when `mqtt.tls` is on, paho's own reconnects backing
 off from 1 s to 30 s, and a 30 s keep-alive. What they subscribe to, and the bridge's last will,
 stay with each program.

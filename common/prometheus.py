@@ -62,6 +62,11 @@ class Registry:
         with self._lock:
             self._values[(name, tuple(sorted(labels.items())))] = value
 
+    def total(self, name: str) -> float:
+        """The sum of a metric over all its labels."""
+        with self._lock:
+            return sum(v for (n, _), v in self._values.items() if n == name)
+
     def get(self, name: str, **labels: str) -> float:
         with self._lock:
             return self._values.get((name, tuple(sorted(labels.items()))), 0)

@@ -36,6 +36,8 @@ COMMANDS = (
 )
 
 BRIDGE = "bridge"
+# The commands the bridge itself understands (`<base>/bridge/cmd/<command>`).
+BRIDGE_COMMANDS = ("confirm_removal",)
 # Home Assistant device-discovery object ids are `titanoframe_<frame>`.
 DEVICE_PREFIX = "titanoframe_"
 
@@ -49,6 +51,20 @@ def _frame(frame: str) -> str:
 def bridge_status(base: str) -> str:
     """`<base>/bridge/status`: `online` / `offline`, retained, also the bridge's last will."""
     return f"{base}/{BRIDGE}/status"
+
+
+def bridge_state(base: str) -> str:
+    """`<base>/bridge/state`: the bridge's health and problems (its `/healthz`), JSON, retained."""
+    return f"{base}/{BRIDGE}/state"
+
+
+def bridge_cmd(base: str, bridge_command: str) -> str:
+    """`<base>/bridge/cmd/<command>`: a plain-text command to the bridge, never retained."""
+    if bridge_command not in BRIDGE_COMMANDS:
+        raise ValueError(
+            f"command must be one of {', '.join(BRIDGE_COMMANDS)}, got {bridge_command!r}"
+        )
+    return f"{base}/{BRIDGE}/cmd/{bridge_command}"
 
 
 def manifest(base: str, frame: str) -> str:

@@ -41,15 +41,15 @@ def config_text(
     kept = []
     for line in CONFIG.read_text().splitlines():
         key = line.split(maxsplit=1)[0] if line.strip() else ""
-        if key in _OVERRIDDEN or re.match(r"#?\s*(cafile|certfile|keyfile)\b", line):
-            continue
-        kept.append(line)
+        if key == "listener":  # in place: the listener's own options follow it
+            kept.append(f"listener {port}" + (f" {address}" if address else ""))
+        elif not (key in _OVERRIDDEN or re.match(r"#?\s*(cafile|certfile|keyfile)\b", line)):
+            kept.append(line)
     kept += [
         f"persistence_location {data or f'{workdir}/data/'}",
         f"password_file {workdir}/passwd",
         f"acl_file {workdir}/acl",
         "log_dest stdout",
-        f"listener {port}" + (f" {address}" if address else ""),
     ]
     if as_root:  # Mosquitto would drop to its own user, which cannot read this folder
         kept.append("user root")

@@ -23,7 +23,7 @@ from common.config import Config, load_config, redacted
 from common.logsetup import SecretFilter, setup_logging
 from tests.kit import ROOT
 from tests.kit.broker import Mosquitto
-from tests.kit.mqttc import Collector
+from tests.kit.mqttc import Collector, publish
 
 SECRETS = {
     "IMMICH_API_KEY": "immich-key-Qa71mZp",
@@ -273,8 +273,14 @@ def test_send_checks_its_arguments_and_says_when_no_bridge_answers(
     assert "'img_0001.jpg' is not an Immich asset id" in capsys.readouterr().err
     # a broker but no bridge: the command goes out and nobody answers
     cfg = load_config(example)
+    no_login = dataclasses.replace(cfg.mqtt, homeassistant_password=None)
+    status, text = sendcli.send(dataclasses.replace(cfg, mqtt=no_login), "kitchen", asset)
+    assert status == 2 and text.startswith("mqtt.homeassistant_password:")
     mqtt = dataclasses.replace(
-        cfg.mqtt, host=broker.host, port=broker.port, password=broker.users["bridge"]
+        cfg.mqtt,
+        host=broker.host,
+        port=broker.port,
+        homeassistant_password=broker.users["homeassistant"],
     )
     watch = Collector(broker, "kitchen")
     assert watch.wait_connected()
@@ -283,3 +289,31 @@ def test_send_checks_its_arguments_and_says_when_no_bridge_answers(
     assert status == 1 and "no answer within 0.5s: is the bridge running?" in text
     assert watch.wait_for(lambda seen: [p for _, p, _ in seen] == [asset.encode()])
     watch.close()
+
+
+def test_confirm_removal_checks_the_frame_and_the_login_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name, value in SECRETS.items():
+        monkeypatch.setenv(name, value)
+    path = tmp_path / "config.yaml"
+    path.write_text(USERS_CONFIG)
+    assert main(["--config", str(path), "confirm-removal", "attic"]) == 2
+    assert "no frame 'attic'" in capsys.readouterr().err
+    assert main(["--config", str(path), "confirm-removal", "kitchen"]) == 2
+    assert "mqtt.homeassistant_password" in capsys.readouterr().err
+
+
+def test_confirm_removal_with_nothing_held_says_so(
+    broker: Mosquitto, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        f"mqtt: {{host: 127.0.0.1, port: {broker.port}, password: x, "
+        f"homeassistant_password: {broker.users['homeassistant']}}}\n"
+        "frames:\n  kitchen: {secret: s, sources: [{folder: .}]}\n"
+    )
+    state = '{"frames": {"kitchen": {"held_removals": 0}}}'
+    publish(broker, "bridge", "titanoframe/bridge/state", state, retain=True)
+    assert main(["--config", str(path), "confirm-removal", "kitchen"]) == 0
+    assert "nothing to confirm" in capsys.readouterr().out

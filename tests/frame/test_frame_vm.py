@@ -8,6 +8,7 @@ says from MQTT, what it keeps from the folder that is its SD card.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -130,6 +131,8 @@ def test_boots_as_bundled_syncs_and_boots_again_from_its_card(
         assert rig.synced(ids), rig.report()
         assert rig.until(lambda: rig.state().get("count") == 4), rig.report()
         assert rig.state()["version"] and rig.state()["sync"] == "idle"
+        first_boot = rig.state()["boot"]
+        assert isinstance(first_boot, str) and re.fullmatch(r"[0-9a-f]{8}", first_boot)
         assert rig.board.shown()
         # power cut, then a boot with the network down: the card's pictures are shown anyway
         rig.board.power_cut()
@@ -143,6 +146,8 @@ def test_boots_as_bundled_syncs_and_boots_again_from_its_card(
         rig.board.say("wifi on")
         assert rig.until(lambda: rig.messages("status")[online:].count(b"online") >= 1, 30)
         assert rig.on_card() == ids
+        # each boot has its own boot id (protocol §3)
+        assert rig.until(lambda: rig.state().get("boot") not in (None, first_boot), 30)
         rig.healthy()
     finally:
         rig.close()

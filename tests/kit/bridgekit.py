@@ -48,7 +48,9 @@ def config(
     frames: Iterable[FrameConfig] = (),
     **bridge: Any,
 ) -> Config:
+    # removal_hold 0: a full walk alone confirms a mass removal, unless a test asks for a hold.
     options: dict[str, Any] = {"poll_interval": 30.0, "full_scan_interval": 3600.0}
+    options["removal_hold"] = 0.0
     options["metrics_listen"] = None
     options.update(bridge)
     return Config(
@@ -165,14 +167,18 @@ class Observer(Collector):
         return found
 
 
+BRIDGE_STATE = f"{BASE}/bridge/state"
+
+
 def retained(
-    broker: Mosquitto, topic: str = f"{BASE}/#", user: str = "homeassistant"
+    broker: Mosquitto, topic: str = f"{BASE}/#", user: str = "homeassistant", state: bool = False
 ) -> dict[str, bytes]:
-    """What the broker retains under `topic` now, read by a fresh client."""
+    """What the broker retains under `topic` now, read by a fresh client. The bridge's own
+    state (`<base>/bridge/state`, which changes with every poll) only when `state`."""
     obs = Observer(broker, topic, user)
     obs.close()
     with obs.lock:
-        return {t: p for t, p, r in obs.messages if r and p}
+        return {t: p for t, p, r in obs.messages if r and p and (state or t != BRIDGE_STATE)}
 
 
 def manifest_of(held: dict[str, bytes], frame_id: str = "kitchen") -> dict[str, str]:

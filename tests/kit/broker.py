@@ -9,11 +9,14 @@ with a reachable Docker engine, the same config runs in `eclipse-mosquitto:2` vi
 
 from __future__ import annotations
 
+import itertools
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import Protocol
@@ -34,6 +37,37 @@ USERS = {
     "kitchen": "kitchen-pw-0b1e",
     "hall": "hall-pw-c4d8",
 }
+
+
+# The broker binds a client's id to its user name (`use_username_as_clientid`): one connection
+# per user. Tests that need several clients of one role at once (observers, markers, a
+# publisher beside a running bridge) log in as aliases, `<role>.<n>`, with the role's password
+# and exactly its rights (its ACL section copied; a frame's patterns written out for its id).
+ALIASES = 24
+
+
+def aliases_acl(acl: str, users: dict[str, str]) -> str:
+    """ACL sections giving each `<role>.<n>` alias the rights of its role."""
+    sections: dict[str, list[str]] = {}
+    patterns: list[str] = []
+    current: str | None = None
+    for line in acl.splitlines():
+        if line.startswith("user "):
+            current = line.split(maxsplit=1)[1]
+            sections[current] = []
+        elif line.startswith("pattern "):
+            current = None
+            patterns.append("topic " + line.split(maxsplit=1)[1])
+        elif line.startswith("topic ") and current is not None:
+            sections[current].append(line)
+        elif not line.strip():
+            current = None
+    out = []
+    for role in users:
+        rights = sections.get(role) or [p.replace("%u", role) for p in patterns]
+        for n in range(1, ALIASES + 1):
+            out += ["", f"user {role}.{n}", *rights]
+    return "\n".join(out) + "\n"
 
 
 def config_text(port: int, workdir: Path, container: bool = False) -> str:
@@ -58,7 +92,13 @@ class Mosquitto:
 
     def __init__(self, workdir: Path, users: dict[str, str] | None = None) -> None:
         self.workdir = workdir
-        self.users = dict(USERS if users is None else users)
+        roles = dict(USERS if users is None else users)
+        self.users = dict(roles)
+        self.users.update(
+            (f"{role}.{n}", pw) for role, pw in roles.items() for n in range(1, ALIASES + 1)
+        )
+        self._aliases = {role: itertools.cycle(range(1, ALIASES + 1)) for role in roles}
+        self._alias_lock = threading.Lock()
         self.host = "127.0.0.1"
         self.port = free_port()
         self.log_path = workdir / "mosquitto.log"
@@ -67,9 +107,19 @@ class Mosquitto:
         self.clients: list[Client] = []
         (workdir / "data").mkdir(parents=True, exist_ok=True)
         (workdir / "passwd").write_text(brokerauth.password_file(self.users))
-        (workdir / "acl").write_text(brokerauth.acl_text(BASE))
+        acl = brokerauth.acl_text(BASE)
+        (workdir / "acl").write_text(acl + aliases_acl(acl, roles))
         os.chmod(workdir / "passwd", 0o600)
         os.chmod(workdir / "acl", 0o600)
+
+    def alias(self, user: str) -> str:
+        """A user name with `user`'s password and rights that no other live client of this
+        test uses (aliases are handed out in turn), so it takes no connection over."""
+        role = re.sub(r"\.\d+\Z", "", user)
+        if role not in self._aliases or role != user:
+            return user
+        with self._alias_lock:
+            return f"{role}.{next(self._aliases[role])}"
 
     @property
     def conf_path(self) -> Path:

@@ -42,7 +42,7 @@ def _config(
     return (
         f"immich: {{url: '{fake.url}', api_key: '{fake.api_key}', timeout: 5}}\n"
         f"mqtt: {{host: 127.0.0.1, port: {broker.port}, username: bridge, "
-        f"password: {USERS['bridge']}}}\n"
+        f"password: {USERS['bridge']}, homeassistant_password: {USERS['homeassistant']}}}\n"
         f"renderer: {{listen: '127.0.0.1:{http_port}', public_url: 'http://127.0.0.1:{public}',"
         f" cache_dir: '{cache}', url_key: {URL_KEY}, mqtt_password: {USERS['renderer']}}}\n"
         f"bridge: {{poll_interval: 5, full_scan_interval: 5, metrics_listen: '{metrics}'}}\n"

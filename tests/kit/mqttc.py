@@ -27,7 +27,9 @@ class Collector:
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=f"test-{user}-{id(self)}", protocol=protocol
         )
-        self.client.username_pw_set(user, broker.users[user] if password is None else password)
+        # An alias of the role (same rights): the broker binds client ids to user names.
+        login = broker.alias(user) if password is None else user
+        self.client.username_pw_set(login, broker.users[user] if password is None else password)
         self.client.on_message = self._on_message
         self.connected = threading.Event()
         self.reason: Any = None
@@ -74,7 +76,7 @@ def publish(
     broker: Mosquitto, user: str, topic: str, payload: bytes | str, retain: bool = False
 ) -> None:
     c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{user}-{time.monotonic_ns()}")
-    c.username_pw_set(user, broker.users[user])
+    c.username_pw_set(broker.alias(user), broker.users[user])
     c.connect(broker.host, broker.port)
     c.loop_start()
     c.publish(topic, payload, qos=1, retain=retain).wait_for_publish(5)

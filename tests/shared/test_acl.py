@@ -30,6 +30,8 @@ from tests.kit.broker import BASE, Mosquitto
 TABLE = """
 topic                                           bridge renderer homeassistant kitchen hall anonymous
 titanoframe/bridge/status                       rw     -        r             -       -    -
+titanoframe/bridge/state                        rw     -        r             -       -    -
+titanoframe/bridge/cmd/confirm_removal          rw     -        rw            -       -    -
 titanoframe/kitchen/manifest                    rw     r        r             r       -    -
 titanoframe/kitchen/manifest/a                  rw     r        r             r       -    -
 titanoframe/kitchen/picture                     rw     -        r             -       -    -
@@ -75,6 +77,9 @@ BARRIER = {
     "kitchen": f"{BASE}/kitchen/cmd/barrier",
     "hall": f"{BASE}/hall/cmd/barrier",
 }
+# Aliases of the bridge (same rights) for the test's own barrier messages and observer: the
+# broker binds client ids to user names, so they must not log in as `bridge` itself.
+SENDER = "bridge.24"
 WAIT = 10.0  # upper bound for anything to arrive; the tests never wait for an absence
 _ids = itertools.count()
 
@@ -157,7 +162,9 @@ def publish_retained(broker: Mosquitto) -> None:
 
 def observe_paho(broker: Mosquitto) -> Seen:
     seen = Seen()
-    control = Peer(broker, "bridge")
+    # An alias of the bridge (same rights): the broker binds client ids to user names, so the
+    # control client and the `bridge` peer under test would take each other's connection over.
+    control = Peer(broker, broker.alias("bridge"))
     assert control.connected()
     control.subscribe("#")
     for role in ROLES:
@@ -200,7 +207,7 @@ def cli_reads(broker: Mosquitto, role: str) -> tuple[bool, set[str]]:
     deadline = time.monotonic() + WAIT
     while proc.poll() is None and time.monotonic() < deadline:
         # Sent until it arrives: mosquitto_sub cannot say when its subscription is in place.
-        cli_pub(broker, "bridge", BARRIER.get(role, f"{BASE}/barrier/x"), "barrier")
+        cli_pub(broker, SENDER, BARRIER.get(role, f"{BASE}/barrier/x"), "barrier")
     out, _ = proc.communicate(timeout=WAIT)
     lines = (line.split(" ", 1) for line in out.splitlines())
     return proc.returncode == 0, {t for t, *p in lines if p == [f"r:{t}"]}
@@ -211,7 +218,7 @@ class CliObserver:
 
     def __init__(self, broker: Mosquitto) -> None:
         self.broker = broker
-        cmd = cli(broker, "mosquitto_sub", "bridge", "-t", "#", "-v", "-R", "-W", "60")
+        cmd = cli(broker, "mosquitto_sub", "bridge.23", "-t", "#", "-v", "-R", "-W", "60")
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
         self.lines: list[str] = []
         self.reader = threading.Thread(target=self._read, daemon=True)
@@ -231,7 +238,7 @@ class CliObserver:
             if any(p[0] == topic for p in pairs):
                 return [(p[0], p[1]) for p in itertools.takewhile(lambda p: p[0] != topic, pairs)]
             if resend or not sent:
-                cli_pub(self.broker, "bridge", topic, "barrier")
+                cli_pub(self.broker, SENDER, topic, "barrier")
                 sent = True
             time.sleep(0.02)
         raise AssertionError(f"mosquitto_sub saw nothing on {topic}")
@@ -248,9 +255,13 @@ def observe_cli(broker: Mosquitto) -> Seen:
         seen.writes[role] = set()
     observer = CliObserver(broker)
     observer.until(f"{BASE}/barrier/ready", resend=True)
-    jobs = [(role, topic) for role in ROLES for topic in TOPICS]
+
+    def writes(role: str) -> None:  # one client of a role at a time: one connection per user
+        for topic in TOPICS:
+            cli_pub(broker, role, topic, f"w:cli:{role}")
+
     with ThreadPoolExecutor(max_workers=4) as pool:
-        list(pool.map(lambda job: cli_pub(broker, job[0], job[1], f"w:cli:{job[0]}"), jobs))
+        list(pool.map(writes, ROLES))
     for topic, payload in observer.until(f"{BASE}/barrier/end", resend=False):
         if payload.startswith("w:cli:"):
             seen.writes[payload.removeprefix("w:cli:")].add(topic)

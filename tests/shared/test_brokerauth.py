@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from common import brokerauth
-from tests.kit.broker import Mosquitto
+from tests.kit.broker import USERS, Mosquitto, aliases_acl
 from tests.kit.mqttc import Collector
 
 needs_passwd_tool = pytest.mark.skipif(
@@ -102,7 +102,8 @@ def test_broker_accepts_generated_files_with_custom_topics(tmp_path: Path) -> No
     if shutil.which("mosquitto") is None:
         pytest.skip("needs the mosquitto binary")
     broker = Mosquitto(tmp_path / "broker")
-    (broker.workdir / "acl").write_text(brokerauth.acl_text("home/frames", "ha"))
+    acl = brokerauth.acl_text("home/frames", "ha")
+    (broker.workdir / "acl").write_text(acl + aliases_acl(acl, USERS))
     broker.start()
     try:
         bridge = Collector(broker, "bridge")

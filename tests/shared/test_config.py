@@ -145,7 +145,7 @@ BAD = """\
 immich: {url: ftp://immich, api_key: "${IMMICH_API_KEY}", timout: 5}
 mqtt: {port: 70000, base_topic: "a/#"}
 renderer: {listen: "0.0.0.0:99999", cache_max_mb: 8}
-bridge: {poll_interval: 2, max_removal: 0, timezone: Mars/Olympus}
+bridge: {poll_interval: 2, max_removal: 0, removal_hold: -1, timezone: Mars/Olympus}
 framez: {}
 frames:
   kitchen:
@@ -173,6 +173,7 @@ def test_every_error_is_reported_at_once_with_its_path(tmp_path: Path) -> None:
         "renderer.cache_max_mb: expected an integer of at least 16, got 8",
         "bridge.poll_interval: expected a number of at least 5, got 2",
         "bridge.max_removal: expected a number greater than 0 and at most 1, got 0",
+        "bridge.removal_hold: expected a number from 0 to 7776000, got -1",
         "bridge.timezone: unknown time zone, expected a name such as Europe/Berlin or UTC, "
         "got 'Mars/Olympus'",
         "frames.kitchen.sources[0].favorits: unknown source (did you mean 'favorites'?), "

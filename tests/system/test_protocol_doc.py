@@ -21,6 +21,7 @@ SAMPLES = {
     "frame": ("kitchen", "<frame>"),
     "shard": ("3f", "<shard>"),
     "command": ("next", "<command>"),
+    "bridge_command": ("confirm_removal", "<command>"),
     "leaf": ("state", "state"),
 }
 

@@ -4,7 +4,9 @@ Times are passed in: `now_ms` is a monotonic millisecond count (time.monotonic_n
 never time.monotonic(), whose float loses precision after an hour on the board).
 """
 
+import binascii
 import json
+import os
 
 try:  # noqa: SIM105 -- the board has no contextlib
     from collections.abc import Mapping
@@ -27,17 +29,26 @@ LIVE = (
     "mem_free",
     "uptime",
     "version",
+    "boot",
 )
 SYNC = ("idle", "syncing", "offline", "error")
 TOUCH = ("next", "previous", "pause", "hold")
 DETAIL_LIMIT = 200  # keeps an event small whatever went wrong
 
 
-def state_json(settings: Mapping[str, object], live: Mapping[str, object]) -> str:
+def boot_id() -> str:
+    """8 random hex digits: this boot, told apart from another board's with the same id."""
+    return binascii.hexlify(os.urandom(4)).decode()
+
+
+def state_json(settings: Mapping[str, object], live: dict[str, object]) -> str:
     """The retained state: `settings` (settings.DEFAULTS keys) plus `live` values (LIVE keys).
 
     A LIVE key missing from `live` is null; an unknown key is a ValueError (a bug, not input).
+    `live` without a `boot` gets one here, kept in it: the app's live values last one boot.
     """
+    if "boot" not in live:
+        live["boot"] = boot_id()
     for key in live:
         if key not in LIVE:
             raise ValueError("unknown state key " + repr(key))
