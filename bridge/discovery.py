@@ -55,8 +55,9 @@ def _switch(base: str, frame: str, name: str, command: str, field: str, **extra:
     }
 
 
-def _button(base: str, frame: str, name: str, command: str) -> Component:
-    return {"p": "button", "name": name, "cmd_t": topics.cmd(base, frame, command), "qos": QOS}
+def _button(base: str, frame: str, name: str, command: str, **extra: Any) -> Component:
+    cmd = topics.cmd(base, frame, command)
+    return {"p": "button", "name": name, "cmd_t": cmd, "qos": QOS, **extra}
 
 
 def _light(base: str, frame: str) -> Component:
@@ -97,16 +98,20 @@ def _interval(base: str, frame: str) -> Component:
 
 
 def _controls(base: str, frame: str) -> dict[str, Component]:
+    # Display is the one switchable entity without a category. Home Assistant's generated
+    # dashboard leaves out entities that have one, and its card's header toggle switches every
+    # switchable row at once: with Pause among them, "all on" paused the frame.
     auto = {"ic": "mdi:brightness-auto", "ent_cat": "config"}
+    pause = {"ic": "mdi:pause", "ent_cat": "config"}
     return {
         "display": _light(base, frame),
-        "pause": _switch(base, frame, "Pause", "pause", "paused", ic="mdi:pause"),
+        "pause": _switch(base, frame, "Pause", "pause", "paused", **pause),
         "auto_brightness": _switch(
             base, frame, "Auto brightness", "auto_brightness", "auto_brightness", **auto
         ),
-        "next": _button(base, frame, "Next", "next"),
-        "previous": _button(base, frame, "Previous", "previous"),
-        "sync": {**_button(base, frame, "Sync", "sync"), "ent_cat": "config", "ic": "mdi:sync"},
+        "next": _button(base, frame, "Next", "next", ic="mdi:skip-next"),
+        "previous": _button(base, frame, "Previous", "previous", ic="mdi:skip-previous"),
+        "sync": _button(base, frame, "Sync", "sync", ent_cat="config", ic="mdi:sync"),
         "interval": _interval(base, frame),
         # The bridge writes these to Immich (the picture shown; answers on the event topic).
         "like": {**_button(base, frame, "Favourite this photo", "like"), "ic": "mdi:heart"},
@@ -130,6 +135,20 @@ def _picture(base: str, frame: str) -> Component:
 # Timestamp sensors need ISO 8601 with a zone; `as_datetime` of a unix time gives UTC with
 # `+00:00`. Before the first sync `synced_at` is null and the template says `None` (unknown).
 LAST_SYNC = "{{ as_datetime(value_json.synced_at) if value_json.synced_at else None }}"
+# The light sensor's raw 0-65535 reading as a percentage of its range (not calibrated in lux).
+LIGHT = (
+    "{{ (value_json.light * 100 / 65535) | round(0) | int"
+    " if value_json.light is number else None }}"
+)
+# The last `error` event: its code is the state, its detail an attribute. Other events keep the
+# state and attributes as they are (`this` is the entity itself in MQTT templates).
+LAST_ERROR = "{{ value_json.code if value_json.event == 'error' else this.state }}"
+LAST_ERROR_ATTRS = (
+    "{{ ({'code': value_json.code, 'detail': value_json.detail} if value_json.event == 'error'"
+    " else {'code': this.attributes.get('code'), 'detail': this.attributes.get('detail')})"
+    " | tojson }}"
+)
+SYNC_STATES = ["idle", "syncing", "offline", "error"]
 
 
 def _sensors(base: str, frame: str) -> dict[str, Component]:
@@ -143,14 +162,29 @@ def _sensors(base: str, frame: str) -> dict[str, Component]:
         "count": ("Pictures", "count", {**pictures, "ic": "mdi:image-multiple"}),
         "pending": ("Pending downloads", "pending", {**pictures, "ic": "mdi:download", **diag}),
         "sd_free": ("SD free space", "sd_free_mb", data_size),
-        "light": ("Light level", "light", {"ic": "mdi:brightness-5", **measure}),
         "rssi": ("Wi-Fi signal", "rssi", signal),
-    }
+        "uptime": ("Uptime", "uptime", {"dev_cla": "duration", "unit_of_meas": "s", **diag}),
+        "mem_free": ("Free memory", "mem_free", {"dev_cla": "data_size", "unit_of_meas": "B",
+                                                 **measure, **diag}),
+        "boot": ("Boot id", "boot", {"ic": "mdi:identifier", **diag}),
+    }  # fmt: skip
     sensors = {
         key: _state_sensor(state, name, f"{{{{ value_json.{field} }}}}", **extra)
         for key, (name, field, extra) in table.items()
     }
+    light = {"unit_of_meas": "%", "ic": "mdi:brightness-5", **measure}
+    sensors["light"] = _state_sensor(state, "Light level", LIGHT, **light)
     sensors["last_sync"] = _state_sensor(state, "Last sync", LAST_SYNC, dev_cla="timestamp", **diag)
+    sensors["sync_status"] = _state_sensor(
+        state, "Sync status", "{{ value_json.sync }}", dev_cla="enum", ops=SYNC_STATES,
+        json_attr_t=state, json_attr_tpl="{{ {'error': value_json.error} | tojson }}",
+        ic="mdi:cloud-sync", **diag,
+    )  # fmt: skip
+    event = topics.event(base, frame)
+    sensors["last_error"] = _state_sensor(
+        event, "Last error", LAST_ERROR, json_attr_t=event, json_attr_tpl=LAST_ERROR_ATTRS,
+        ic="mdi:alert-circle-outline", **diag,
+    )  # fmt: skip
     return sensors
 
 
@@ -179,9 +213,17 @@ def _triggers(base: str, frame: str) -> dict[str, Component]:
 
 
 def device_config(
-    frame: str, base: str, sw_version: str, support_url: str | None = None
+    frame: str,
+    base: str,
+    sw_version: str,
+    support_url: str | None = None,
+    frame_version: str | None = None,
 ) -> dict[str, Any]:
-    """The device-discovery document for one frame (before JSON encoding)."""
+    """The device-discovery document for one frame (before JSON encoding).
+
+    `sw_version` is the bridge's (it writes the payload: the origin); the device's firmware is
+    `frame_version`, the version the frame reports in its state, left out until it is known.
+    """
     components = {**_controls(base, frame), "picture": _picture(base, frame)}
     components |= _sensors(base, frame) | _triggers(base, frame)
     for key, comp in components.items():
@@ -190,14 +232,16 @@ def device_config(
     origin: dict[str, str] = {"name": ORIGIN, "sw": sw_version}
     if support_url:
         origin["url"] = support_url
+    device = {
+        "ids": [f"{topics.DEVICE_PREFIX}{frame}"],
+        "name": f"titanoframe {frame}",
+        "mf": MANUFACTURER,
+        "mdl": MODEL,
+    }
+    if frame_version:
+        device["sw"] = frame_version
     return {
-        "dev": {
-            "ids": [f"{topics.DEVICE_PREFIX}{frame}"],
-            "name": f"titanoframe {frame}",
-            "mf": MANUFACTURER,
-            "mdl": MODEL,
-            "sw": sw_version,
-        },
+        "dev": device,
         "o": origin,
         "avty": [{"t": topics.status(base, frame)}],
         "cmps": components,
@@ -205,10 +249,15 @@ def device_config(
 
 
 def message(
-    prefix: str, frame: str, base: str, sw_version: str, support_url: str | None = None
+    prefix: str,
+    frame: str,
+    base: str,
+    sw_version: str,
+    support_url: str | None = None,
+    frame_version: str | None = None,
 ) -> tuple[str, bytes]:
     """(topic, payload) to publish retained at QoS 1 for one frame."""
-    doc = device_config(frame, base, sw_version, support_url)
+    doc = device_config(frame, base, sw_version, support_url, frame_version)
     return topics.discovery(prefix, frame), json.dumps(doc, separators=(",", ":")).encode()
 
 

@@ -1,7 +1,9 @@
-"""Home Assistant's view of the frames: device discovery published, kept and removed over MQTT.
-Does I/O (through `MqttLink`).
+"""Home Assistant's view of the frames and the bridge: device discovery published, kept and
+removed over MQTT. Does I/O (through `MqttLink`).
 
-Discovery payloads come from `bridge.discovery` (pure). Here the bridge remembers what the
+Discovery payloads come from `bridge.discovery` and `bridge.bridgedevice` (pure). A frame's
+device carries the firmware version the frame reports in its state, so a frame's state that
+names a new version brings its device up to date. Here the bridge remembers what the
 broker retains on `<prefix>/device/+/config` (fed from paho's thread), publishes a frame's
 device only when the broker does not already hold exactly that payload, removes the devices of
 frames no longer configured, and publishes everything again when Home Assistant announces
@@ -10,12 +12,13 @@ itself `online` (it may have lost its entities).
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Iterable
-from importlib import metadata
 
-from bridge import discovery
+from bridge import bridgedevice, discovery
+from bridge.bridgestate import VERSION
 from bridge.metrics import Metrics
 from bridge.mqtt import MqttError, MqttLink
 from common import topics
@@ -25,13 +28,6 @@ log = logging.getLogger(__name__)
 ACK_TIMEOUT = 30.0
 # Home Assistant's default birth topic, whatever discovery prefix the bridge uses.
 HA_STATUS = "homeassistant/status"
-
-
-def sw_version() -> str:
-    try:
-        return metadata.version("titanoframe")
-    except metadata.PackageNotFoundError:
-        return "0.0.0"
 
 
 class HomeAssistant:
@@ -47,6 +43,7 @@ class HomeAssistant:
         self.metrics = metrics
         self._lock = threading.Lock()
         self._seen: dict[str, bytes] = {}
+        self._versions: dict[str, str] = {}
 
     @property
     def status_topics(self) -> list[str]:
@@ -66,17 +63,44 @@ class HomeAssistant:
         with self._lock:
             self._seen.clear()
 
+    def frame_version(self, frame_id: str, version: object) -> bool:
+        """The version a frame's state reports; True when it is news (publish again)."""
+        if not isinstance(version, str) or not version or len(version) > 64:
+            return False
+        with self._lock:
+            if self._versions.get(frame_id) == version:
+                return False
+            self._versions[frame_id] = version
+        return True
+
+    def _messages(self, version: str, seen: dict[str, bytes]) -> list[tuple[str, bytes]]:
+        with self._lock:
+            versions = dict(self._versions)
+        messages = []
+        for frame_id in self.frames:
+            firmware = versions.get(frame_id) or _held_version(seen, self.prefix, frame_id)
+            messages.append(
+                discovery.message(self.prefix, frame_id, self.base, version, None, firmware)
+            )
+        bridge_topic = topics.bridge_discovery(self.prefix, self.base)
+        messages.append(
+            bridgedevice.message(
+                self.prefix, self.base, self.frames, version, previous=seen.get(bridge_topic)
+            )
+        )
+        return messages
+
     def publish(self, force: bool) -> None:
         """Publish each frame's device (all when `force`, else only the ones that differ) and
         remove the devices of frames no longer configured."""
-        version = sw_version()
+        version = VERSION
         with self._lock:
             seen = dict(self._seen)
-        messages = []
-        for frame_id in self.frames:
-            topic, payload = discovery.message(self.prefix, frame_id, self.base, version)
-            if force or seen.get(topic) != payload:
-                messages.append((topic, payload))
+        messages = [
+            (topic, payload)
+            for topic, payload in self._messages(version, seen)
+            if force or seen.get(topic) != payload
+        ]
         for frame_id in discovery.stale(self.frames, seen, self.prefix, self.base):
             log.info("removing Home Assistant device of frame %s (no longer configured)", frame_id)
             messages.append(discovery.removal(self.prefix, frame_id))
@@ -90,3 +114,16 @@ class HomeAssistant:
             return
         with self._lock:
             self._seen.update(messages)
+
+
+def _held_version(seen: dict[str, bytes], prefix: str, frame_id: str) -> str | None:
+    """The frame's firmware version in the device payload the broker holds, if any: until the
+    frame's own state says otherwise, a restarted bridge keeps what it published before."""
+    held = seen.get(topics.discovery(prefix, frame_id))
+    try:
+        doc = json.loads(held.decode()) if held else None
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    dev = doc.get("dev") if isinstance(doc, dict) else None
+    sw = dev.get("sw") if isinstance(dev, dict) else None
+    return sw if isinstance(sw, str) else None

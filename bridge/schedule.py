@@ -13,6 +13,8 @@ Rules:
 - Daylight saving. A wall time skipped by a spring-forward change fires once, at the instant
   the clocks jump (so it stays in order with the entries around it). A wall time that happens
   twice when clocks go back fires once, at its first occurrence.
+- Current state. `current(entries, now)` is what the schedule says now: each command with the
+  payload of its latest occurrence up to `now` (sent again when a frame comes online).
 - Long gaps. Every scheduled command sets a state (display, brightness, ...), so after a gap
   (the bridge asleep for a day) replaying every missed occurrence would only flicker the frame.
   Instead each command is sent once, with the payload of its latest due occurrence, placed
@@ -91,3 +93,8 @@ def due(entries: Sequence[ScheduleEntry], last: datetime, now: datetime) -> list
     for hit in sorted(hits):
         latest[hit[3]] = hit
     return [(hit[3], hit[4]) for hit in sorted(latest.values())]
+
+
+def current(entries: Sequence[ScheduleEntry], now: datetime) -> list[tuple[str, str]]:
+    """Each scheduled command with the payload of its latest step at or before `now`."""
+    return due(entries, now - timedelta(days=LOOKBACK_DAYS), now)

@@ -25,6 +25,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bridge.actions import Actions, held_picture
+from bridge.arrivals import Arrivals, parse_state
 from bridge.boards import Boards, boot_of
 from bridge.bridgestate import VERSION, BridgeState, frame_row, iso
 from bridge.commands import Commands
@@ -106,6 +107,7 @@ class Service:
             config, self.link, self.manifests.states, replies, immich, self.metrics
         )
         self.requests: list[tuple[str, str, str]] = []  # (frame, like|hide|show|hold, payload)
+        self.arrivals = Arrivals()
         self.server: MetricsServer | None = None
         self.next_poll: datetime | None = None
         self.last_tick: datetime | None = None
@@ -115,7 +117,6 @@ class Service:
         # succeeds clears it. While set, the bridge is not healthy: nothing it shows can change.
         self.key_refused: str | None = None
         self.outage = Outage()
-        self.immich_reason: str | None = None
         self.state = BridgeState(self.link, self.base)
         self.boards = Boards()
         self._connections = 0
@@ -158,6 +159,7 @@ class Service:
         if held:  # a long press on these frames likes or hides the picture shown
             self.link.subscribe([topics.event(self.base, f) for f in held])
         # `+/cmd/#` also brings the bridge's own commands (`bridge/cmd/confirm_removal`).
+        self.link.subscribe([topics.status(self.base, f) for f in self.frames])
         self.link.subscribe([topics.frames_filter(self.base, "cmd/#")], retain_as_published=True)
         self.link.subscribe(self.hass.status_topics, retain_as_published=True)
         self.last_tick = now
@@ -220,6 +222,8 @@ class Service:
         if self.link.connections != self._connections and self.link.connected:
             self._reconnected()
         self.commands.run_schedules(self.last_tick or now, now)
+        for frame_id in self.arrivals.take():
+            self.commands.frame_online(frame_id, now)
         polled = self.next_poll is None or now >= self.next_poll
         if polled:
             self.poll(now)
@@ -244,6 +248,7 @@ class Service:
                 elif kind == "shown":
                     self.showing.shown(*value)
                     self._board(*value)
+                    self._frame_state(*value)
                 elif kind == "confirm":
                     self.manifests.confirm(value)
                 elif kind == "request":
@@ -263,7 +268,6 @@ class Service:
             self.sync.poll(now, full)
         except ImmichError as exc:
             self.last_error = exc.reason
-            self.immich_reason = _reason(exc)
             if isinstance(exc, ImmichAuthError):
                 self.key_refused = f"Immich refuses the API key ({exc.status}): {exc.reason}"
             self.metrics.inc("poll_errors_total", reason=_reason(exc))
@@ -276,7 +280,7 @@ class Service:
             if self.immich is not None:
                 self.metrics.set("immich_requests_total", self.immich.requests_made)
                 self.metrics.set("immich_bytes_total", self.immich.bytes_received)
-        self.last_error = self.immich_reason = None
+        self.last_error = None
         self.key_refused = None
         away = self.outage.good_poll(now)
         if away is not None:
@@ -299,6 +303,15 @@ class Service:
                 self.actions.held(frame_id, payload)
             else:
                 self.actions.run(frame_id, what, payload)
+
+    def _frame_state(self, frame_id: str, payload: bytes) -> None:
+        """What else a frame's state tells: its firmware version and boot id."""
+        doc = parse_state(payload)
+        if doc is None:
+            return
+        self.arrivals.state(frame_id, doc)
+        if self.hass.frame_version(frame_id, doc.get("version")):
+            self.hass.publish(force=False)
 
     # -- manifests -------------------------------------------------------------------------
 
@@ -357,7 +370,7 @@ class Service:
             return
         frame_id, rest = parsed
         if rest.startswith("cmd/"):
-            self.commands.clear_retained(msg)
+            self.commands.seen(msg)
             what = rest[4:]
             # A retained one is being cleared (above), not asked for; an empty one is a clearing.
             live = msg.payload and not msg.retain and frame_id in self.frames
@@ -367,6 +380,8 @@ class Service:
             return
         if frame_id not in self.frames or self.manifests.seen(msg.topic, msg.payload):
             return
+        if rest == "status":
+            self.arrivals.status(frame_id, msg.payload, msg.retain)
         if rest == "picture":
             self.showing.retained(frame_id, msg.payload)
         elif rest == "guests":
@@ -404,13 +419,14 @@ class Service:
         if self.key_refused is not None:
             problems.append(self.key_refused)
         now, holds = (self.last_tick or datetime.now(UTC)).timestamp(), self.manifests.holds()
+        immich = None if self.immich is None else self.last_error is None
         return {
             "status": "degraded" if problems else "ok",
             "reason": "; ".join(problems) or None,
             "version": VERSION,
             "mqtt": self.link.connected,
-            "immich": None if self.immich is None else self.last_error is None,
-            "immich_reason": self.immich_reason,
+            "immich": immich,
+            "immich_reason": (self.key_refused or self.last_error) if immich is False else None,
             "last_poll": iso(self.last_poll_ok),
             "last_error": self.last_error,
             "poll_errors": int(self.metrics.total("poll_errors_total")),

@@ -108,11 +108,13 @@ def _bridge_lines(base: str, discovery_prefix: str) -> list[str]:
 
 def _renderer_lines(base: str) -> list[str]:
     return [
-        "# renderer: reads the manifests (summary and pages) to know what each frame may fetch.",
+        "# renderer: reads the manifests (summary and pages) to know what each frame may fetch,",
+        "# and announces images cast to a frame.",
         "user renderer",
         f"topic deny {base}/renderer/#",
         f"topic read {base}/+/manifest",
         f"topic read {base}/+/manifest/+",
+        f"topic write {base}/+/cast",
     ]
 
 
@@ -133,11 +135,12 @@ def _homeassistant_lines(base: str, discovery_prefix: str) -> list[str]:
 
 def _frame_patterns(base: str) -> list[str]:
     return [
-        "# frames: username = frame id. Each reads its own manifest and commands and writes its",
-        "# own state, status (also its last will) and events — nothing else.",
+        "# frames: username = frame id. Each reads its own manifest, commands and casts and writes",
+        "# its own state, status (also its last will) and events — nothing else.",
         f"pattern read {base}/%u/manifest",
         f"pattern read {base}/%u/manifest/+",
         f"pattern read {base}/%u/cmd/#",
+        f"pattern read {base}/%u/cast",
         f"pattern write {base}/%u/state",
         f"pattern write {base}/%u/status",
         f"pattern write {base}/%u/event",

@@ -176,6 +176,9 @@ def _renderer(base_dir: Path) -> dict[str, Checker]:
         "max_upstream_mb": integer(1),
         "head_timeout": number(0, 300, above=True),
         "max_connections": integer(16, 100_000),
+        "cast_token": text(optional=True),
+        "cast_max_mb": integer(1, 50),
+        "cast_per_minute": integer(1, 600),
     }
 
 
@@ -232,6 +235,8 @@ def secret_values(config: Config) -> tuple[str, ...]:
         config.renderer.url_key,
         config.renderer.mqtt_password,
         *(frame.secret for frame in config.frames),
+        config.renderer.cast_token,
+        *(frame.cast_token for frame in config.frames),
     ]
     return tuple(dict.fromkeys(s for s in found if s))
 
@@ -249,6 +254,7 @@ def _plain(obj: Any) -> dict[str, Any]:
 def _frame(frame: FrameConfig) -> dict[str, Any]:
     return {
         "secret": None if frame.secret is None else REDACTED,
+        "cast_token": None if frame.cast_token is None else REDACTED,
         "sources": [
             {s.kind: s.value, **({} if s.stacks == "primary" else {"stacks": s.stacks})}
             for s in frame.sources

@@ -42,7 +42,7 @@ from common.configmodel import (
 )
 from common.topics import FRAME_ID_PATTERN
 
-FRAME_KEYS = ("secret", "sources", "exclude", "image", "schedule", "long_press")
+FRAME_KEYS = ("secret", "sources", "exclude", "image", "schedule", "cast_token", "long_press")
 
 
 def parse_frames(
@@ -91,6 +91,7 @@ def _parse_frame(
     hide = Exclude("tag", HIDE_TAG)
     if long_press == "hide" and hide not in excluded:
         excluded.append(hide)  # what `hide` is for: the photo leaves this frame at once
+    cast_token = p.check(join(path, "cast_token"), body.get("cast_token"), text(optional=True))
     return FrameConfig(
         id=frame_id,
         secret=secret,
@@ -99,6 +100,7 @@ def _parse_frame(
         image=image,
         schedule=schedule,
         long_press=str(long_press or "off"),
+        cast_token=cast_token,
     )
 
 

@@ -10,7 +10,15 @@ from pathlib import Path
 
 # Keys whose values are secrets: never shown in errors, dumps or logs.
 SECRET_KEYS = frozenset(
-    {"api_key", "password", "homeassistant_password", "url_key", "mqtt_password", "secret"}
+    {
+        "api_key",
+        "password",
+        "homeassistant_password",
+        "url_key",
+        "mqtt_password",
+        "secret",
+        "cast_token",
+    }
 )
 
 FORMATS = ("bmp8", "bmp16")
@@ -76,6 +84,12 @@ class RendererConfig:
     # previous answer, or it is closed; at most max_connections are open at once.
     head_timeout: float = 5.0
     max_connections: int = 256
+    # Casting (docs/protocol.md §6.2): the token that authorises uploads to every frame without
+    # a token of its own (None: only those frames take casts), the largest upload, and how many
+    # casts a frame takes a minute.
+    cast_token: str | None = None
+    cast_max_mb: int = 10
+    cast_per_minute: int = 6
 
     @property
     def host(self) -> str:
@@ -145,6 +159,7 @@ class FrameConfig:
     image: ImageProfile = field(default_factory=ImageProfile)
     schedule: tuple[ScheduleEntry, ...] = ()
     long_press: str = "off"
+    cast_token: str | None = None  # overrides renderer.cast_token for this frame
 
     @property
     def uses_immich(self) -> bool:

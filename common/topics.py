@@ -40,6 +40,7 @@ BRIDGE = "bridge"
 BRIDGE_COMMANDS = ("confirm_removal",)
 # Home Assistant device-discovery object ids are `titanoframe_<frame>`.
 DEVICE_PREFIX = "titanoframe_"
+BRIDGE_DEVICE = "titanoframe-bridge"
 
 
 def _frame(frame: str) -> str:
@@ -103,6 +104,11 @@ def guests(base: str, frame: str) -> str:
 def event(base: str, frame: str) -> str:
     """`<base>/<frame>/event`: the frame's event JSON, never retained."""
     return f"{base}/{_frame(frame)}/event"
+
+
+def cast(base: str, frame: str) -> str:
+    """`<base>/<frame>/cast`: an image cast to the frame (JSON, renderer), never retained."""
+    return f"{base}/{_frame(frame)}/cast"
 
 
 def cmd(base: str, frame: str, command: str) -> str:
@@ -172,6 +178,16 @@ def ha_status(prefix: str) -> str:
 def discovery(prefix: str, frame: str) -> str:
     """`<prefix>/device/titanoframe_<frame>/config`: a frame's device-discovery payload."""
     return f"{prefix}/device/{DEVICE_PREFIX}{_frame(frame)}/config"
+
+
+def bridge_discovery(prefix: str, base: str) -> str:
+    """`<prefix>/device/titanoframe-bridge[-<base>]/config`: the bridge's own device payload.
+
+    The `-` keeps it apart from frames' `titanoframe_<frame>` ids; a base topic other than the
+    default is part of the id, so two installations on one broker get a device each.
+    """
+    suffix = "" if base == "titanoframe" else "-" + re.sub(r"[^a-zA-Z0-9_-]", "_", base)
+    return f"{prefix}/device/{BRIDGE_DEVICE}{suffix}/config"
 
 
 def discovery_filter(prefix: str) -> str:

@@ -20,6 +20,7 @@ from aiohttp.helpers import must_be_empty_body
 
 from common import signing
 from renderer import ids
+from renderer.castrules import CAST_FILE_ROUTE, CAST_ROUTE
 from renderer.errors import PictureError
 from renderer.pipeline import Job
 
@@ -180,9 +181,8 @@ async def metrics(request: web.Request) -> web.StreamResponse:
 def _route_name(request: web.Request) -> str:
     resource = request.match_info.route.resource
     path = resource.canonical if resource is not None else ""
-    return {PICTURE_ROUTE: "picture", "/healthz": "healthz", "/metrics": "metrics"}.get(
-        path, "other"
-    )
+    names = {PICTURE_ROUTE: "picture", CAST_ROUTE: "cast", CAST_FILE_ROUTE: "cast_file"}
+    return {**names, "/healthz": "healthz", "/metrics": "metrics"}.get(path, "other")
 
 
 @web.middleware

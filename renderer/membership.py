@@ -1,6 +1,7 @@
 """The renderer's MQTT link: reads every frame's retained manifest into a `Roster`. Does I/O.
 
-Connects as user `renderer` (read-only on manifests by the broker's ACL), subscribes to
+Connects as user `renderer` (read-only on manifests by the broker's ACL; it may publish only
+casts), subscribes to
 `<base>/+/manifest` and `<base>/+/manifest/+`, and keeps what it learned while the broker is
 away: frames keep downloading during a broker restart. A malformed payload is logged and
 ignored. Pictures new to a manifest are handed to `on_added` (called on the MQTT thread) so the
@@ -71,6 +72,13 @@ class Membership:
         self.client.disconnect()
         self.client.loop_stop()
         self._set_connected(False)
+
+    def publish(self, topic: str, payload: bytes) -> bool:
+        """Publish one message at QoS 1, not retained (casts); False when it cannot go out."""
+        if not self.connected:
+            return False
+        info = self.client.publish(topic, payload, qos=1, retain=False)
+        return info.rc == mqtt.MQTT_ERR_SUCCESS
 
     def _set_connected(self, value: bool) -> None:
         if value:

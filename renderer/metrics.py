@@ -34,6 +34,8 @@ _HELP = {
     "connections_refused_total": ("counter", "Connections answered 503: all others were busy."),
     "accept_errors_total": ("counter", "Connections not accepted for want of open files."),
     "malformed_requests_total": ("counter", "Requests answered 400 by the HTTP parser."),
+    "casts_total": ("counter", "Images cast to frames and announced, by frame."),
+    "casts_refused_total": ("counter", "Cast uploads refused, by error code."),
 }
 
 # Series without labels, shown as 0 before their first update so dashboards see them at once.

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
+from renderer.castwork import CastTask
 from renderer.errors import FailureTuple, PictureError
 from renderer.upstream import UpstreamSpec
 from renderer.work import Task, serve
@@ -50,7 +51,7 @@ class RenderPool:
         self.upstream = upstream
         self._ctx = multiprocessing.get_context("forkserver")
         self._pool: list[_Worker] = []
-        self._queue: deque[tuple[Task, asyncio.Future[Outcome]]] = deque()
+        self._queue: deque[tuple[Task | CastTask, asyncio.Future[Outcome]]] = deque()
         self._closed = False
 
     async def start(self) -> None:
@@ -58,7 +59,7 @@ class RenderPool:
         self._pool = [self._spawn() for _ in range(self.workers)]
         await asyncio.gather(*(w.ready for w in self._pool))
 
-    async def produce(self, task: Task) -> int:
+    async def produce(self, task: Task | CastTask) -> int:
         """Run `task` in a worker, which writes the file at `task.path`; returns its size."""
         if self._closed:
             raise PictureError(*STOPPED)

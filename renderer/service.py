@@ -23,6 +23,8 @@ from common.configmodel import FORMATS
 from renderer.accesslog import AccessLogger
 from renderer.app import build_app
 from renderer.cache import DiskCache
+from renderer.cast import CastArea, add_routes
+from renderer.castrules import RateLimit
 from renderer.connections import Listener, descriptors_needed, raise_open_files_limit
 from renderer.ids import parse_picture_id
 from renderer.membership import Membership
@@ -63,6 +65,8 @@ class Service:
         self.upstream = Upstream(spec)  # here only for /healthz; the workers fetch pictures
         self.pipeline = Pipeline(self.cache, RenderPool(rc.workers, spec), self.metrics)
         self.prerenderer = Prerenderer(self.pipeline, self.metrics, rc.workers)
+        self.casts = CastArea(rc.cache_dir / "cast")
+        self.cast_limit = RateLimit(rc.cast_per_minute)
         self.membership = Membership(
             config.mqtt, rc.mqtt_password, self.roster, self._on_added, self.metrics
         )
@@ -85,7 +89,11 @@ class Service:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         rc = self.config.renderer
-        await asyncio.gather(asyncio.to_thread(self.cache.load), self.pipeline.pool.start())
+        await asyncio.gather(
+            asyncio.to_thread(self.cache.load),
+            asyncio.to_thread(self.casts.reset),
+            self.pipeline.pool.start(),
+        )
         self.prerenderer.start()
         for frame in self.config.frames:
             if frame.secret is None:
@@ -95,7 +103,9 @@ class Service:
                     frame.id,
                 )
         self.membership.start()
-        self._runner = web.AppRunner(build_app(self), shutdown_timeout=SHUTDOWN_GRACE)
+        app = build_app(self)
+        add_routes(app)
+        self._runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_GRACE)
         await self._runner.setup()
         await self.listener.start(
             self._runner,

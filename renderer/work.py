@@ -24,6 +24,7 @@ from types import FrameType
 from common.config import ImageProfile
 from renderer import bmp, imaging
 from renderer.cache import write_atomic
+from renderer.castwork import CastTask, produce_cast
 from renderer.errors import FailureTuple, PictureError
 from renderer.upstream import SourceImage, Upstream, UpstreamSpec
 
@@ -66,9 +67,9 @@ def serve(conn: Connection, spec: UpstreamSpec) -> None:
         pass  # the serving process is gone: nothing is left to answer
 
 
-def _answer(task: Task) -> int | FailureTuple:
+def _answer(task: Task | CastTask) -> int | FailureTuple:
     try:
-        return produce(task)
+        return produce_cast(task) if isinstance(task, CastTask) else produce(task)
     except Exception as exc:
         # Something nobody foresaw (an odd file, a library bug) costs this picture, not the
         # worker: without this an OSError would end the loop above as if the pipe had closed.

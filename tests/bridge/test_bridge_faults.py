@@ -99,10 +99,15 @@ def test_immich_down_at_start_is_not_fatal(broker: Mosquitto, fake: FakeImmich) 
     assert bridge.service.metrics.get("poll_errors_total", reason="unreachable") == 1
     health = bridge.service.health()
     assert health["immich"] is False and "failed to connect" in health["last_error"]
+    assert health["immich_reason"] == health["last_error"] and health["poll_errors"] == 1
+    assert health["frames_configured"] == 1 and health["version"]
     fake._port = int(cfg.immich.url.rsplit(":", 1)[1])  # type: ignore[union-attr]
     fake.start()
     bridge.step()
     assert set(manifest_of(retained(broker))) == set(ids)
+    health = bridge.service.health()
+    assert health["immich"] is True and health["immich_reason"] is None
+    assert health["poll_errors"] == 1  # counted since start, not reset by a good poll
     bridge.close()
 
 

@@ -25,8 +25,13 @@ PREFIX = "homeassistant"
 ENTITIES = {
     "display", "pause", "auto_brightness", "next", "previous", "sync", "interval", "picture",
     "count", "pending", "sd_free", "last_sync", "light", "rssi", "like", "hide",
+    "uptime", "sync_status", "last_error", "mem_free", "boot",
 }  # fmt: skip
 TRIGGERS = {"touch_next", "touch_previous", "touch_pause", "touch_hold"}
+
+
+BRIDGE_DEVICE = f"{PREFIX}/device/titanoframe-bridge/config"
+PER_FRAME = ("held_removals", "confirm_removal", "shared_id")  # on the bridge's device
 
 
 def device_topic(frame_id: str) -> str:
@@ -52,6 +57,10 @@ def test_every_frame_gets_a_valid_device(broker: Mosquitto, fake: FakeImmich) ->
         uids = {k: c.get("uniq_id") for k, c in doc["cmps"].items() if k in ENTITIES}
         assert uids == {k: f"titanoframe_{frame_id}_{k}" for k in ENTITIES}
         assert doc["avty"] == [{"t": f"{BASE}/{frame_id}/status"}]
+    hub = json.loads(held[BRIDGE_DEVICE])
+    assert hacheck.check(held[BRIDGE_DEVICE]) == []
+    assert {f"{f}_{k}" for f in ("kitchen", "hall") for k in PER_FRAME} <= set(hub["cmps"])
+    assert hub["avty"] == [{"t": f"{BASE}/bridge/status"}]
     bridge.close()
 
 
@@ -77,9 +86,18 @@ def test_frame_dropped_from_config_is_removed(broker: Mosquitto, fake: FakeImmic
     obs = Observer(broker, f"{PREFIX}/#")
     obs.take()
     bridge = Bridge(config(broker, fake, frames=[frame("kitchen")]))
-    assert obs.take() == [(device_topic("hall"), b"", True)]
+    sent = {topic: payload for topic, payload, _ in obs.take()}
+    assert set(sent) == {device_topic("hall"), BRIDGE_DEVICE} and sent[device_topic("hall")] == b""
+    # The bridge's device drops hall's entities the way Home Assistant removes a component.
+    hub = json.loads(sent[BRIDGE_DEVICE])["cmps"]
+    assert {k: c for k, c in hub.items() if k.startswith("hall_")} == {
+        "hall_held_removals": {"p": "sensor"},
+        "hall_confirm_removal": {"p": "button"},
+        "hall_shared_id": {"p": "binary_sensor"},
+    }
+    assert hacheck.check(sent[BRIDGE_DEVICE]) == []
     held = retained(broker, f"{PREFIX}/#")
-    assert set(held) == {device_topic("kitchen"), device_topic("attic")}
+    assert set(held) == {device_topic("kitchen"), device_topic("attic"), BRIDGE_DEVICE}
     bridge.close()
 
 
@@ -94,8 +112,9 @@ def test_discovery_is_sent_again_when_home_assistant_starts(
     bridge.barrier()
     assert obs.take() == []
     publish(broker, "homeassistant", f"{PREFIX}/status", "online")
-    assert bridge.pump(lambda: len(obs.messages) >= 2)
-    assert {t for t, _, _ in obs.take()} == {device_topic("kitchen"), device_topic("hall")}
+    assert bridge.pump(lambda: len(obs.messages) >= 3)
+    topics_sent = {t for t, _, _ in obs.take()}
+    assert topics_sent == {device_topic("kitchen"), device_topic("hall"), BRIDGE_DEVICE}
     publish(broker, "homeassistant", f"{PREFIX}/status", "offline")
     bridge.barrier()
     assert obs.take() == []
@@ -211,4 +230,29 @@ def test_a_frame_state_nested_too_deep_for_json_changes_nothing(
     bridge.barrier()
     _show(broker, "kitchen", photo)
     assert _picture(bridge, broker, "kitchen", photo)["id"] == photo
+    bridge.close()
+
+
+def test_the_frame_version_is_its_device_firmware(broker: Mosquitto, fake: FakeImmich) -> None:
+    cfg = config(broker, fake)
+    bridge = Bridge(cfg)
+    first = json.loads(retained(broker, f"{PREFIX}/#")[device_topic("kitchen")])
+    assert "sw" not in first["dev"]  # not the bridge's version: the frame has not said yet
+    obs = Observer(broker, device_topic("kitchen"))
+    obs.take()
+    state = {"v": 1, "picture": None, "display": "ON", "version": "0.9.0"}
+    publish(broker, "kitchen", f"{BASE}/kitchen/state", json.dumps(state), retain=True)
+    assert bridge.pump(lambda: bool(obs.messages))
+    (_, payload, _), *_ = obs.take()
+    doc = json.loads(payload)
+    assert doc["dev"]["sw"] == "0.9.0" and doc["o"]["sw"] == first["o"]["sw"]
+    assert hacheck.check(payload) == []
+    bridge.close()
+    # A restart publishes nothing: the frame still reports the version the broker holds.
+    bridge = Bridge(cfg)
+    bridge.barrier()
+    assert obs.take() == []
+    assert json.loads(retained(broker, f"{PREFIX}/#")[device_topic("kitchen")])["dev"]["sw"] == (
+        "0.9.0"
+    )
     bridge.close()

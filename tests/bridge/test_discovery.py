@@ -13,12 +13,18 @@ from bridge import discovery
 from common import topics
 from common.config import Config, FrameConfig, ImmichConfig, MqttConfig, RendererConfig
 from tests.kit import hacheck
+from titano_app.frame.state import SYNC as STATE_SYNC
 
 BASE, PREFIX = "titanoframe", "homeassistant"
 
 
+FIRMWARE = "0.4.1"  # what the frame reports in its state; "1.2.3" is the bridge's version
+
+
 def doc(frame: str = "kitchen", base: str = BASE) -> dict[str, Any]:
-    return discovery.device_config(frame, base, "1.2.3", "https://example.org/titanoframe")
+    return discovery.device_config(
+        frame, base, "1.2.3", "https://example.org/titanoframe", frame_version=FIRMWARE
+    )
 
 
 def cmps(frame: str = "kitchen") -> dict[str, dict[str, Any]]:
@@ -51,6 +57,11 @@ def test_every_entity_of_the_protocol_is_there() -> None:
         "last_sync": "sensor",
         "light": "sensor",
         "rssi": "sensor",
+        "uptime": "sensor",
+        "sync_status": "sensor",
+        "last_error": "sensor",
+        "mem_free": "sensor",
+        "boot": "sensor",
         "touch_next": "device_automation",
         "touch_previous": "device_automation",
         "touch_pause": "device_automation",
@@ -89,8 +100,9 @@ def test_controls_send_the_protocol_commands() -> None:
 def test_state_comes_from_the_frame_state_topic() -> None:
     state = topics.state(BASE, "kitchen")
     for key, comp in cmps().items():
-        if comp["p"] in ("sensor", "switch", "number", "light"):
+        if comp["p"] in ("sensor", "switch", "number", "light") and key != "last_error":
             assert comp["stat_t"] == state, key
+    assert cmps()["last_error"]["stat_t"] == topics.event(BASE, "kitchen")
 
 
 def test_image_follows_the_picture_topic() -> None:
@@ -146,7 +158,7 @@ def test_root_keys_and_qos_per_component() -> None:
         "name": "titanoframe kitchen",
         "mf": "Adafruit",
         "mdl": "PyPortal Titano",
-        "sw": "1.2.3",
+        "sw": FIRMWARE,
     }
     assert d["o"] == {
         "name": "titanoframe",
@@ -162,7 +174,7 @@ def test_unique_ids_are_stable_and_unique() -> None:
     ids = [u for u in first.values() if u]
     assert all(u == f"titanoframe_kitchen_{k}" for k, u in first.items() if u)
     hall = [c["uniq_id"] for c in cmps("hall").values() if "uniq_id" in c]
-    assert len(set(ids)) == len(ids) == 16 and not set(ids) & set(hall)
+    assert len(set(ids)) == len(ids) == 21 and not set(ids) & set(hall)
 
 
 def test_no_secret_reaches_the_payload() -> None:
@@ -273,3 +285,82 @@ def test_checker_knows_version_differences() -> None:
     assert hacheck.check(d, "2026.6.0") == []
     assert hacheck.check(d, "2024.11.3")
     assert hacheck.check(json.dumps(["not", "an", "object"])) == ["payload must be a JSON object"]
+
+
+# --- the frame's own facts, and entities that read naturally -------------------------------
+
+
+def test_firmware_is_the_frame_version_and_left_out_until_known() -> None:
+    assert doc()["dev"]["sw"] == FIRMWARE and doc()["o"]["sw"] == "1.2.3"
+    unknown = discovery.device_config("kitchen", BASE, "1.2.3")
+    assert "sw" not in unknown["dev"] and unknown["o"]["sw"] == "1.2.3"
+    assert hacheck.check(unknown) == []
+
+
+def test_frame_facts_are_diagnostic_sensors() -> None:
+    c = cmps()
+    facts = (
+        "uptime",
+        "sync_status",
+        "last_error",
+        "mem_free",
+        "boot",
+        "pending",
+        "rssi",
+        "sd_free",
+    )
+    assert all(c[key]["ent_cat"] == "diagnostic" for key in facts)
+    assert (c["uptime"]["dev_cla"], c["uptime"]["unit_of_meas"]) == ("duration", "s")
+    assert (c["mem_free"]["dev_cla"], c["mem_free"]["unit_of_meas"]) == ("data_size", "B")
+    assert c["boot"]["val_tpl"] == "{{ value_json.boot }}"
+    assert c["sync_status"]["dev_cla"] == "enum" and c["sync_status"]["ops"] == list(STATE_SYNC)
+
+
+# Home Assistant's generated dashboard (frontend, generate-lovelace-config) leaves out entities
+# that have an entity category; its entities card's header toggle switches every row whose
+# domain can be toggled (DOMAINS_TOGGLE: light, switch, ...) at once.
+TOGGLED = {"light", "switch", "fan", "input_boolean", "humidifier", "valve", "lock"}
+
+
+def test_the_dashboard_header_toggle_cannot_switch_display_and_pause_together() -> None:
+    c = cmps()
+    shown = {
+        k for k, comp in c.items() if "ent_cat" not in comp and comp["p"] != "device_automation"
+    }
+    toggled = {k for k in shown if c[k]["p"] in TOGGLED}
+    assert toggled == {"display"}  # the header toggle can only ever switch the display
+    assert c["pause"]["p"] == "switch" and c["pause"]["ent_cat"] == "config"
+    assert {"next", "previous", "picture"} <= shown
+    assert (c["next"]["ic"], c["previous"]["ic"]) == ("mdi:skip-next", "mdi:skip-previous")
+
+
+class This:
+    """Home Assistant's `this` in MQTT templates: the entity's current state."""
+
+    def __init__(self, state: str, attributes: dict[str, Any]) -> None:
+        self.state, self.attributes = state, attributes
+
+
+def test_light_level_is_a_percentage_of_the_sensor_range() -> None:
+    jinja2 = pytest.importorskip("jinja2")
+    light = cmps()["light"]
+    assert light["unit_of_meas"] == "%" and "dev_cla" not in light  # not lux: not calibrated
+    render = jinja2.Environment().from_string(light["val_tpl"]).render
+    assert [render(value_json={"light": v}) for v in (0, 32768, 65535)] == ["0", "50", "100"]
+    assert render(value_json={"light": None}) == "None"
+
+
+def test_last_error_keeps_its_code_and_detail_until_the_next_error() -> None:
+    jinja2 = pytest.importorskip("jinja2")
+    env = jinja2.Environment()
+    comp = cmps()["last_error"]
+    state, attrs = env.from_string(comp["val_tpl"]), env.from_string(comp["json_attr_tpl"])
+    error = {"event": "error", "code": "sd_full", "detail": "3 listed pictures did not fit"}
+    before = This("unknown", {})
+    assert state.render(value_json=error, this=before) == "sd_full"
+    held = json.loads(attrs.render(value_json=error, this=before))
+    assert held == {"code": "sd_full", "detail": "3 listed pictures did not fit"}
+    now = This("sd_full", held)
+    touch = {"event": "touch", "action": "next"}
+    assert state.render(value_json=touch, this=now) == "sd_full"
+    assert json.loads(attrs.render(value_json=touch, this=now)) == held

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge.schedule import due
+from bridge.schedule import current, due
 from common.config import ScheduleEntry
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -132,3 +132,15 @@ def test_each_occurrence_fires_exactly_once_whatever_the_tick(
         # A tick window can hold at most one occurrence of an entry (steps are under a day),
         # so every one of the seven daily occurrences fires, each once.
         assert sum(1 for _, c, _p in fired if c == commands[i]) == 7
+
+
+def test_current_state_is_each_command_at_its_latest_step() -> None:
+    night = at(BERLIN, 2025, 6, 2, 1, 30)
+    assert current([NIGHT, MORNING], night) == [("brightness", "80"), ("display", "OFF")]
+    assert current([NIGHT, MORNING], at(BERLIN, 2025, 6, 2, 7, 0)) == [
+        ("display", "ON"),
+        ("brightness", "80"),
+    ]
+    weekly = ScheduleEntry(at=(9, 0), days=("mon",), commands=(("pause", "ON"),))
+    assert current([weekly], at(BERLIN, 2025, 6, 8, 23, 0)) == [("pause", "ON")]  # a Sunday
+    assert current([], night) == []

@@ -284,3 +284,22 @@ def test_a_picture_sent_to_the_frame_is_shown_as_soon_as_it_is_downloaded(rig: R
     rig.barrier()
     assert [e for e in rig.events() if e["event"] == "error"] == []
     assert {"event": "shown", "picture": guest} in rig.events()
+
+
+def test_previous_after_show_returns_to_the_picture_before_it(rig: Rig) -> None:
+    ids = [rig.add(n) for n in range(5)]
+    rig.publish()
+    app = rig.start()
+    assert rig.synced()
+    rig.pub.command("next", "PRESS")
+    assert kit.tick_until(app, lambda: app.show.shown >= 2, 5)
+    before = app.show.picture
+    target = next(i for i in ids if i != before)
+    rig.pub.command("show", target)
+    assert kit.tick_until(app, lambda: app.show.picture == target, 5)
+    rig.pub.command("previous", "PRESS")
+    assert kit.tick_until(app, lambda: app.show.picture != target, 5)
+    assert app.show.picture == before
+    rig.pub.command("next", "PRESS")
+    assert kit.tick_until(app, lambda: app.show.picture != before, 5)
+    assert app.show.picture == target

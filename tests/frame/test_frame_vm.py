@@ -7,6 +7,7 @@ says from MQTT, what it keeps from the folder that is its SD card.
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import shutil
@@ -14,11 +15,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
+from PIL import Image
 
 from tests.kit import framekit as kit
 from tests.kit import vmkit
 from tests.kit.broker import USERS, Mosquitto
-from tests.kit.e2ekit import FRAME, Services
+from tests.kit.e2ekit import CAST_TOKEN, FRAME, Services
 from tests.kit.mqttc import Collector
 
 pytestmark = [pytest.mark.slow, vmkit.needs_vm]
@@ -166,9 +169,13 @@ def test_commands(rig: Rig) -> None:
     assert rig.until(lambda: rig.state().get("display") == "OFF"), rig.report()
     assert rig.board.marks("backlight")[-1] == ["0"]
     rig.command("display", "ON")
-    target = sorted(ids)[0]
+    before = rig.events("shown")[-1].get("picture")
+    assert rig.until(lambda: rig.state().get("picture") == before), rig.report()
+    target = next(i for i in sorted(ids) if i != before)
     rig.command("show", target)
     assert rig.until(lambda: rig.state().get("picture") == target), rig.report()
+    rig.command("previous", "PRESS")  # back to the picture before the shown one, not past it
+    assert rig.until(lambda: rig.state().get("picture") == before), rig.report()
     synced = len(rig.events("synced"))
     rig.command("sync", "PRESS")
     assert rig.until(lambda: len(rig.events("synced")) > synced), rig.report()
@@ -287,3 +294,84 @@ def test_long_press_likes_in_immich_taps_keep_their_thirds_and_notices_show(
         rig.healthy()
     finally:
         rig.close()
+
+
+def test_a_cast_is_shown_then_the_slideshow_resumes(rig: Rig) -> None:
+    """An image posted to the renderer reaches the board as an announcement on its cast topic:
+    it is downloaded into the card's tmp folder, shown at once for its seconds, and then the
+    slideshow goes on from the card; the card's pictures stay as they were."""
+    ids = rig.booted_with(3)
+    assert rig.until(lambda: bool(rig.events("shown")))
+    shown, draws = len(rig.events("shown")), len(rig.board.shown())
+    image = io.BytesIO()
+    Image.new("RGB", (640, 480), (220, 30, 30)).save(image, "JPEG")
+    url = f"http://127.0.0.1:{rig.services.http_port}/v1/frames/{FRAME}/cast"
+    headers = {"Authorization": f"Bearer {CAST_TOKEN}", "Content-Type": "image/jpeg"}
+    r = requests.post(
+        url, data=image.getvalue(), headers=headers, params={"seconds": 5}, timeout=30
+    )
+    assert r.status_code == 200, r.text
+    cast_event = {"event": "cast", "id": r.json()["id"], "seconds": 5}
+    assert rig.until(lambda: cast_event in rig.events()), rig.report()
+    drawn = rig.board.shown()[draws:]
+    assert drawn and "/tmp/cast" in drawn[0][0], rig.report()
+    # then the slideshow: a picture of the card, said with a `shown` event
+    assert rig.until(lambda: len(rig.board.shown()) > draws + 1, 30), rig.report()
+    after = rig.board.shown()[draws + 1][0]
+    assert "/p/" in after and any(pid in after for pid in ids), rig.report()
+    assert rig.until(lambda: len(rig.events("shown")) > shown), rig.report()
+    assert rig.on_card() == ids
+    rig.healthy()
+
+
+def test_a_manifest_that_drops_everything_then_brings_it_back_downloads_nothing(
+    broker: Mosquitto, tmp_path: Path, compiled: Path
+) -> None:
+    """Every picture leaves the manifest (retired: off the slideshow, kept on the card), the
+    board is rebooted, they all come back at the same versions: not one file deleted, not one
+    downloaded again."""
+    lib = vmkit.Library(broker, 4)
+    card = tmp_path / "card"
+    settings = kit.frame_settings("kitchen", USERS["kitchen"], broker.port)
+    board = vmkit.BoardFrame(compiled, card, settings)
+    watch = Collector(broker, "homeassistant")
+    assert watch.wait_connected()
+    watch.subscribe("titanoframe/kitchen/event")
+
+    def synced() -> list[dict[str, object]]:
+        with watch.lock:
+            found = [json.loads(p) for _, p, _ in watch.messages]
+        return [e for e in found if e["event"] == "synced"]
+
+    def files() -> dict[str, int]:
+        return {p.name: p.stat().st_ino for p in card.rglob("*.bmp")}
+
+    def say() -> str:
+        tree = sorted(str(p.relative_to(card)) for p in card.rglob("*"))
+        return "\n".join(board.output()[-30:]) + f"\nsynced: {synced()}\n{tree}"
+
+    ids = set(lib.pictures)
+    try:
+        board.start()
+        assert vmkit.wait_until(lambda: kit.card_pictures(card) == ids and bool(synced()), 60)
+        before = files()
+        assert len(before) == 4 and len(lib.server.requests) == 4
+        everything = dict(lib.pictures)
+        lib.drop(list(everything))
+        gone = {"event": "synced", "added": 0, "removed": 4, "pages": 0}
+        assert vmkit.wait_until(lambda: gone in synced(), 60, board), say()
+        assert kit.card_pictures(card) == set() and files() == before
+        board.power_cut()
+        board.start()
+        lib.pictures = everything
+        lib.pub.manifest(lib.pictures, lib.server.url)
+        back = {"event": "synced", "added": 4, "removed": 0, "pages": 1}  # as the first sync
+        assert vmkit.wait_until(lambda: synced().count(back) == 2, 60, board), say()
+        assert kit.card_pictures(card) == ids and files() == before, say()
+        assert len(lib.server.requests) == 4  # not one download
+        assert board.crashed() == [], say()
+        assert all(size == vmkit.PICTURE for _, size in board.shown())
+    finally:
+        board.stop()
+        watch.close()
+        lib.close()

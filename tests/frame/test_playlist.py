@@ -147,3 +147,26 @@ def test_memory_does_not_grow_with_the_library() -> None:
     finally:
         tracemalloc.stop()
     assert grown < 2048
+
+
+def test_previous_after_a_picture_shown_by_id_goes_back_to_the_one_before_it() -> None:
+    shuffle = Shuffle(50, random.Random(6).getrandbits)
+    shown = draws(shuffle, 3)
+    chosen = next(x for x in range(50) if x not in shown)
+    shuffle.shown(chosen)  # `show <id>`
+    assert shuffle.previous() == shown[-1]  # not shown[-2]: the shown picture is not skipped
+    assert shuffle.previous() == shown[-2]
+    assert draws(shuffle, 2) == [shown[-1], chosen]
+    assert shuffle.next() not in (chosen, *shown)
+
+
+def test_a_picture_shown_by_id_while_walking_back_replaces_the_pictures_ahead() -> None:
+    shuffle = Shuffle(50, random.Random(7).getrandbits)
+    shown = draws(shuffle, 4)
+    assert shuffle.previous() == shown[2]
+    chosen = next(x for x in range(50) if x not in shown)
+    shuffle.shown(chosen)
+    assert shuffle.previous() == shown[2]
+    assert shuffle.next() == chosen
+    shuffle.shown(99)  # out of range (the card changed under it): ignored
+    assert shuffle.previous() == shown[2]

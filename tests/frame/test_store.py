@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from renderer import bmp as renderer_bmp
-from titano_app.frame import manifest
+from titano_app.frame import card, manifest
 from titano_app.frame.manifest import ADD, REMOVE, REPLACE
 from titano_app.frame.store import Store, StoreError
 
@@ -315,8 +315,7 @@ def test_boot_moves_a_one_level_card_into_leaves_and_keeps_everything(tmp_path: 
 def test_free_space_comes_from_statvfs(tmp_path: Path) -> None:
     store = Store(str(tmp_path), statvfs=fake_statvfs(10 << 20), reserve=1 << 20)
     assert store.free_bytes() == 10 << 20
-    assert store.has_room(9 << 20)
-    assert not store.has_room(9 << 20 + 1)
+    store.ensure_room(9 << 20)
     store.ensure_room(307266)
     with pytest.raises(StoreError) as caught:
         store.ensure_room(10 << 20)
@@ -362,11 +361,11 @@ def test_damaged_sync_record_only_means_pages_are_diffed_again(store: Store) -> 
 
 
 def test_settings_round_trip_and_defaults(store: Store, tmp_path: Path) -> None:
-    assert store.load_settings()["interval"] == 60
-    values = store.load_settings()
+    assert card.load_settings(store.root)["interval"] == 60
+    values = card.load_settings(store.root)
     values.update(brightness=20, paused=True, interval=3600)
-    store.save_settings(values)
-    assert Store(str(tmp_path / "sd")).load_settings() == values
+    card.save_settings(store.root, values)
+    assert card.load_settings(str(tmp_path / "sd")) == values
     assert not (tmp_path / "sd/settings.json.tmp").exists()
 
 
@@ -376,7 +375,7 @@ def test_settings_round_trip_and_defaults(store: Store, tmp_path: Path) -> None:
 )
 def test_damaged_settings_fall_back_per_value(store: Store, tmp_path: Path, content: bytes) -> None:
     (tmp_path / "sd/settings.json").write_bytes(content)
-    loaded = store.load_settings()
+    loaded = card.load_settings(store.root)
     assert loaded["brightness"] == 60 and loaded["paused"] is False
     assert loaded["interval"] == (30 if b"interval" in content else 60)
 

@@ -16,8 +16,8 @@ from tests.kit import framekit as kit
 from tests.kit.bridgekit import Bridge
 from tests.kit.broker import USERS, Mosquitto, free_port
 from tests.kit.fakes.immich import FakeImmich
+from titano_app.frame import card as frame_card
 from titano_app.frame.app import App
-from titano_app.frame.store import Store
 from titano_app.sim.device import SimDevice
 from tools import broker as demo_broker
 
@@ -56,7 +56,7 @@ class Rig:
         for frame in FRAMES:
             card = tmp / f"card-{frame}"
             card.mkdir()
-            Store(str(card)).save_settings({"brightness": 100})
+            frame_card.save_settings(str(card), {"brightness": 100})
             settings = kit.frame_settings(frame, USERS[frame], broker.port)
             device = SimDevice(settings, card, tmp / f"screen-{frame}.png")
             self.apps[frame] = App(device, kit.Clock())

@@ -19,13 +19,14 @@ from tests.kit import framekit as kit
 from tests.kit.broker import USERS, Mosquitto, free_port
 from tests.kit.fakes.immich import FakeImmich
 from tests.kit.mqttc import Collector
+from titano_app.frame import card as frame_card
 from titano_app.frame.app import App
-from titano_app.frame.store import Store
 from titano_app.sim.device import SimDevice
 from tools import broker as demo_broker
 
 FRAME = "kitchen"
 URL_KEY = "e2e-url-key-4c1f9b"
+CAST_TOKEN = "e2e-cast-token-8d2a"
 
 
 def _config(
@@ -44,7 +45,8 @@ def _config(
         f"mqtt: {{host: 127.0.0.1, port: {broker.port}, username: bridge, "
         f"password: {USERS['bridge']}, homeassistant_password: {USERS['homeassistant']}}}\n"
         f"renderer: {{listen: '127.0.0.1:{http_port}', public_url: 'http://127.0.0.1:{public}',"
-        f" cache_dir: '{cache}', url_key: {URL_KEY}, mqtt_password: {USERS['renderer']}}}\n"
+        f" cache_dir: '{cache}', url_key: {URL_KEY}, mqtt_password: {USERS['renderer']},"
+        f" cast_token: {CAST_TOKEN}}}\n"
         f"bridge: {{poll_interval: 5, full_scan_interval: 5, metrics_listen: '{metrics}'}}\n"
         f"frames:\n  {FRAME}:\n    secret: {USERS[FRAME]}\n    sources: [{{favorites: true}}]\n"
         "    image: {format: bmp8, fit: blur, pair_portraits: false}\n"
@@ -126,7 +128,8 @@ class World(Services):
         )
         card = tmp / "card"
         card.mkdir()
-        Store(str(card)).save_settings({"brightness": 100})  # the PNG then shows the panel undimmed
+        # the PNG then shows the panel undimmed
+        frame_card.save_settings(str(card), {"brightness": 100})
         settings = kit.frame_settings(FRAME, USERS[FRAME], broker.port)
         self.device = SimDevice(settings, card, tmp / "screen.png")
         self.app = App(self.device, kit.Clock())

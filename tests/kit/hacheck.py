@@ -311,6 +311,8 @@ def _component(cid: str, raw: Any, root: Mapping[str, Any], version: str, out: l
     if platform not in schema["platforms"]:
         out.append(f"{where}: platform {platform} is not described in the vendored rules")
         return
+    if not comp:  # `{"p": <platform>}` alone removes the component (NOTES.md): nothing to check
+        return
     spec = schema["platforms"][platform]
     described = {**spec["optional"], **spec["required_types"]}
     entity = platform not in ("device_automation", "tag")

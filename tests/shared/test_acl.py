@@ -44,6 +44,7 @@ titanoframe/kitchen/cmd/like                    rw     -        rw            r 
 titanoframe/kitchen/cmd/hide                    rw     -        rw            r       -    -
 titanoframe/kitchen/cmd/show                    rw     -        rw            r       -    -
 titanoframe/kitchen/cmd/notice                  rw     -        rw            r       -    -
+titanoframe/kitchen/cast                        rw     w        r             r       -    -
 titanoframe/kitchen/other                       rw     -        r             -       -    -
 titanoframe/hall/manifest                       rw     r        r             -       r    -
 titanoframe/hall/manifest/all                   rw     r        r             -       r    -
@@ -52,10 +53,13 @@ titanoframe/hall/status                         rw     -        r             - 
 titanoframe/hall/state                          rw     -        r             -       w    -
 titanoframe/hall/event                          rw     -        r             -       w    -
 titanoframe/hall/cmd/brightness                 rw     -        rw            -       r    -
+titanoframe/hall/cast                           rw     w        r             -       r    -
 homeassistant/device/titanoframe_kitchen/config rw     -        r             -       -    -
+homeassistant/device/titanoframe-bridge/config  rw     -        r             -       -    -
 homeassistant/status                            rw     -        rw            -       -    -
 titanoframe/renderer/manifest                   rw     -        r             -       -    -
 titanoframe/renderer/state                      rw     -        r             -       -    -
+titanoframe/renderer/cast                       rw     -        r             -       -    -
 titanoframe/homeassistant/state                 rw     -        -             -       -    -
 titanoframe/homeassistant/cmd/next              rw     -        -             -       -    -
 """
@@ -325,7 +329,9 @@ def test_service_users_gain_nothing_from_frame_patterns(seen: dict[str, Seen]) -
     # The frame patterns apply to every user; `renderer` and `homeassistant` are path segments
     # under the base topic too, and their explicit deny keeps the patterns out.
     for s in seen.values():
-        assert not s.writes["renderer"]
+        # the renderer writes only the casts its own rule allows
+        assert s.writes["renderer"] == {f"{BASE}/kitchen/cast", f"{BASE}/hall/cast"}
+        assert f"{BASE}/renderer/cast" not in s.writes["renderer"]
         assert f"{BASE}/homeassistant/state" not in s.writes["homeassistant"]
 
 

@@ -43,13 +43,15 @@ def bridge_topics() -> set[str]:
             continue
         params = inspect.signature(fn).parameters
         args = [SAMPLES[p][0] for p in params]
+        if name == "bridge_cmd":  # the bridge has commands of its own
+            args[-1] = topics.BRIDGE_COMMANDS[0]
         found.add(_generic(fn(*args)))
     return found
 
 
 def frame_side_topics() -> set[str]:
     t = frame_topics.Topics("kitchen")
-    names = [t.status, t.state, t.event, t.manifest, t.page("3f"), t.bridge_status]
+    names = [t.status, t.state, t.event, t.manifest, t.page("3f"), t.bridge_status, t.cast]
     names += [t.commands.replace("+", "next")]
     return {_generic(n) for n in names}
 
@@ -66,6 +68,12 @@ def test_command_is_documented(command: str) -> None:
 
 def test_both_sides_agree_on_commands() -> None:
     assert tuple(topics.COMMANDS) == tuple(frame_commands.NAMES)
+
+
+def test_both_sides_agree_on_the_cast_topic() -> None:
+    for base in ("titanoframe", "home/frames"):
+        assert frame_topics.Topics("kitchen", base).cast == topics.cast(base, "kitchen")
+    assert "`cast_failed`" in DOC and '{"event": "cast"' in DOC
 
 
 def _event_codes() -> set[str]:

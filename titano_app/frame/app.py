@@ -3,22 +3,21 @@ card store, the MQTT link and the fetcher; runs unchanged under the simulator.
 
 Boot shows a picture from the card before the network is even tried. Each tick: feed the
 watchdog, service MQTT (reconnecting with back-off), act on messages and touches, follow the
-light sensor, advance the slideshow when due, take one step of the sync round, publish the
-state when due. Errors are reported as events and never stop the show.
+light sensor, end a cast or advance the slideshow when due, take one step of the sync round,
+publish the state when due. Errors are reported as events and never stop the show.
 """
 
 import gc
 import time
 
 from . import VERSION, dispatch, state
+from .backlight import Backlight
 from .config import Config
 from .errors import FrameError, out_of_memory
 from .fetch import Fetcher
-from .level import AutoLevel
 from .link import Link, LinkError
 from .manifest import ManifestError
 from .show import Show
-from .store import Store
 from .summary import Summary, parse_summary
 from .sync import Round
 from .touch import HOLD, Touch
@@ -31,7 +30,6 @@ except ImportError:  # the board has no collections.abc; it never evaluates anno
     pass
 
 RETRY_MS = 60000  # a failed round is tried again this long after it ended
-LIGHT_MS = 1000
 SERVICE_MS = 250  # MQTT service between download pieces
 
 
@@ -45,12 +43,15 @@ class App:
         self.clock = clock or monotonic_ms
         config = Config(device.getenv)
         self.topics = config.topics
-        self.store = Store(device.mount(), device.statvfs, feed=device.feed)
-        self.store.boot()
-        self.settings = self.store.load_settings()
+        pool, ctx, secret = device.pool, device.ssl_context, config.secret
+        self.link = Link(self.topics, config.host, config.port, secret, pool, ctx, device.feed)
+        from . import card  # after the page buffer: see card
+
+        self.store = card.open_store(device, config.keep_days)
+        self.settings = card.load_settings(self.store.root)
         self.show = Show(device, self.store)
         self.pacer = state.Pacer()
-        self.auto = AutoLevel()
+        self.lamp = Backlight(device)
         self.touch = Touch()
         self.boot_ms = self.clock()
         self.summary: Summary | None = None
@@ -59,14 +60,14 @@ class App:
         self.steps: Iterator[None] | None = None
         self.retry_ms = -1
         self.live: dict[str, object] = {"sync": "offline", "version": VERSION, "pending": 0}
-        self._light_ms = -LIGHT_MS
         self._serviced_ms = 0
         self._online: bool | None = None  # None: the first tick sets the icon
         self._mem_low: int | None = None  # least free heap since the last state
-        pool, ctx, secret = device.pool, device.ssl_context, config.secret
-        self.link = Link(self.topics, config.host, config.port, secret, pool, ctx, device.feed)
         self.fetcher = Fetcher(pool, ctx, secret)
-        self._backlight()
+        from .cast import Cast  # after the page buffer: compiling it must not split the heap
+
+        self.cast = Cast(self.store.root + "/tmp", self.fetcher, device.show)
+        self.lamp.apply(self.settings)
         if self.store.count() and self.settings["display"]:  # before the network is tried
             self._advance("next", self.boot_ms)
         device.connect_wifi()
@@ -86,12 +87,15 @@ class App:
         if act is not None:
             self._touch(act, now)
         self.show.tick(now)
-        if now - self._light_ms >= LIGHT_MS:
-            self._light(now)
+        if self.lamp.follow(self.settings, self.live, now):
+            self.pacer.changed()
         s = self.settings
-        if s["display"] and not s["paused"] and now >= self.show.due_ms:
+        go = bool(s["display"] and not s["paused"])
+        self.cast.tick(now, self.show, go)
+        if go and now >= self.show.due_ms:
             self._advance("next", now)
         self._sync_step(now)
+        self.store.retired.tidy(now)
         if self.pacer.due(now) and self.link.connected:
             self._publish_state(now)
 
@@ -130,6 +134,12 @@ class App:
                 self._spare = self.summary.digests if self.summary else None
                 self._start_round(summary, now)
             return
+        if topic == self.topics.cast and payload:
+            try:
+                self._event(self.cast.start(payload, now, self._between, self.show), now)
+            except FrameError as e:
+                self.report(e)
+            return
         name = self.topics.command_of(topic)
         # An empty payload is how a retained command is cleared (by the bridge): it arrives
         # live like any message, and must not run the command a second time.
@@ -141,12 +151,14 @@ class App:
 
     def _settings_changed(self, action: str, now: int) -> None:
         try:
-            self.store.save_settings(self.settings)
+            from . import card
+
+            card.save_settings(self.store.root, self.settings)
         except FrameError as e:
             self.report(e)
         if action == "interval":
             self.show.due_ms = now + self._interval() * 1000
-        self._backlight()
+        self.lamp.apply(self.settings)
         self.pacer.changed()
 
     def _touch(self, action: str, now: int) -> None:
@@ -161,20 +173,6 @@ class App:
 
     def _interval(self) -> int:
         return int(self.settings["interval"])  # type: ignore[call-overload,no-any-return]
-
-    def _backlight(self) -> None:
-        s = self.settings
-        self.device.backlight(int(s["brightness"]) / 100 if s["display"] else 0.0)  # type: ignore[call-overload]
-
-    def _light(self, now: int) -> None:
-        self._light_ms = now
-        reading = self.device.light()
-        self.live["light"] = reading
-        level = self.auto.update(reading)
-        if self.settings["auto_brightness"] and level is not None:
-            self.settings["brightness"] = level
-            self._backlight()
-            self.pacer.changed()
 
     def _advance(self, direction: str, now: int) -> None:
         interval = self._interval()
@@ -271,10 +269,7 @@ class App:
         live["uptime"] = (now - self.boot_ms) // 1000
         live["rssi"] = self.device.rssi()
         live["mem_free"] = self._mem_low
-        try:
-            live["sd_free_mb"] = self.store.free_bytes() >> 20
-        except FrameError:
-            live["sd_free_mb"] = None
+        live["sd_free_mb"] = self.store.free_mb()
         if self.link.publish(self.topics.state, state.state_json(self.settings, live), True, now):
             self.pacer.sent(now)
             self._mem_low = None

@@ -1,5 +1,6 @@
-"""The frame's settings.toml values (FRAME_ID, FRAME_SECRET, MQTT_HOST, MQTT_PORT, MQTT_BASE),
-checked. Pure: values come in through `getenv`; a bad one is a ValueError naming key and value.
+"""The frame's settings.toml values (FRAME_ID, FRAME_SECRET, MQTT_HOST, MQTT_PORT, MQTT_BASE,
+RETIRED_DAYS), checked. Pure: values come in through `getenv`; a bad one is a ValueError naming
+key and value.
 """
 
 from .topics import Topics
@@ -8,6 +9,9 @@ try:  # noqa: SIM105 -- the board has no contextlib
     from collections.abc import Callable
 except ImportError:  # the board has no collections.abc; it never evaluates annotations
     pass
+
+KEEP_DAYS = 30  # RETIRED_DAYS: days a picture that left the manifest stays on the card
+MAX_DAYS = 365  # a listed picture is looked for with one stat per day folder: keep them few
 
 
 def setting(getenv: Callable[[str], str | None], name: str, default: str | None = None) -> str:
@@ -27,6 +31,11 @@ class Config:
         if not port.isdigit() or not 0 < int(port) < 65536:
             raise ValueError("settings.toml: MQTT_PORT " + repr(port) + " is not a port number")
         self.port = int(port)
+        days = setting(getenv, "RETIRED_DAYS", str(KEEP_DAYS))
+        if not days.isdigit() or not 1 <= int(days) <= MAX_DAYS:
+            bad = "settings.toml: RETIRED_DAYS " + repr(days)
+            raise ValueError(bad + " is not 1 to " + str(MAX_DAYS) + " days")
+        self.keep_days = int(days)
         self.topics = Topics(
             setting(getenv, "FRAME_ID"), setting(getenv, "MQTT_BASE", "titanoframe")
         )

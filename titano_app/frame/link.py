@@ -170,7 +170,7 @@ class Link:
         self._feed()
         t = self.topics
         self._client.publish(t.status, topics_mod.ONLINE, retain=True, qos=1)
-        self._client.subscribe([(t.manifest, 1), (t.commands, 1)])
+        self._client.subscribe([(t.manifest, 1), (t.commands, 1), (t.cast, 1)])
         self.connected = True
         self.connects += 1
         self._backoff = 1000

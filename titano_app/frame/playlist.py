@@ -9,7 +9,8 @@ product stays a small integer on the board. Each cycle draws new keys.
 - No picture twice in a row across cycles: when a new cycle would start with the picture just
   shown, that picture moves to second place.
 - `previous` walks back through the last HISTORY pictures; `next` then walks forward again
-  before drawing new ones.
+  before drawing new ones. A picture shown by id (`shown`) joins the history as the current
+  one, so `previous` goes back to the picture before it rather than skipping it.
 - When n changes (pictures added or removed mid-cycle): while m stays the same the cycle goes
   on with the same keys (numbers already walked past are not shown again this cycle, new numbers
   the walk has not reached yet are); when m changes a new cycle starts. Either way the history
@@ -115,6 +116,19 @@ class Shuffle:
             return None
         self._back += 1
         return self._history[-1 - self._back]
+
+    def shown(self, value: int) -> None:
+        """Picture `value` was put on screen by id: it becomes the current one."""
+        if not 0 <= value < self._n:
+            return
+        if self._back:  # shown while walking back: the pictures ahead of it are left behind
+            del self._history[len(self._history) - self._back :]
+            self._back = 0
+        if not self._history or self._history[-1] != value:
+            self._history.append(value)
+            if len(self._history) > HISTORY:
+                self._history.pop(0)
+        self._last = value
 
     def resize(self, n: int, current: int | None = None) -> None:
         """The number of pictures changed; `current` is the number now on screen, if any."""

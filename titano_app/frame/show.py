@@ -3,7 +3,9 @@ notice icon over it for NOTICE_MS (the bridge's answer to a like, hide or send).
 through the store (card listings) and the device (drawing).
 
 Order comes from `playlist.Shuffle` over the card's picture numbers, so every picture is shown
-once per cycle whatever the library size; only the current picture's id is kept.
+once per cycle whatever the library size; only the current picture's id is kept. The file drawn
+is the store's `retired.keep` until another is: the board reads it while it is on screen, so it
+is never deleted, even once retired.
 """
 
 from .playlist import Shuffle
@@ -63,9 +65,12 @@ class Show:
     def show_id(self, picture_id: str, now_ms: int, interval_s: int) -> bool:
         """Show one picture by id; False when it is not on the card."""
         version = self._store.find(picture_id)
-        if version is None:
+        if version is None or not self._draw(picture_id, version, now_ms, interval_s):
             return False
-        return self._draw(picture_id, version, now_ms, interval_s)
+        index = self._store.index_of(picture_id)
+        if index is not None:
+            self._shuffle.shown(index)
+        return True
 
     def want(self, picture_id: str, now_ms: int) -> None:
         """Show `picture_id` once it is downloaded (a photo just sent to the frame), if that
@@ -105,6 +110,7 @@ class Show:
         except OSError:
             return False
         self.picture = picture_id
+        self._store.retired.keep = f"{picture_id}.{version}.bmp"  # on screen: never deleted
         self.due_ms = now_ms + interval_s * 1000
         self.shown += 1
         return True

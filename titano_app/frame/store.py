@@ -1,4 +1,4 @@
-"""The SD card: where pictures live, how a download becomes one, the sync record, settings.
+"""The SD card: where pictures live, how a download becomes one, the sync record.
 
 Does file I/O with only what CircuitPython's `os` has (listdir, stat, statvfs, remove, rename,
 mkdir); OSError becomes StoreError. The root is passed in: "/sd" on the board, a temporary folder
@@ -8,34 +8,30 @@ under CPython. Card layout::
         the (first) asset id, as the page shards; lead: first hex digit of the picture id
     <root>/p/synced                            sync record: the digest of each page applied
     <root>/tmp/<picture id>.<version>.part     a download in progress (removed at boot)
-    <root>/settings.json                       `settings` values, replaced via settings.json.tmp
+    <root>/r/<day>/<tail>/<lead>/<file>        a retired picture (see retired)
+    <root>/settings.json                       settings (see card)
 
-Why leaves: `os.listdir` (all the board has) builds the whole listing, and a sync diffs each page
-against the card. One folder per tail held ~120-150 names at 30,000 pictures, growing with the
-library; a leaf holds 1/16 of that (~7). Leaves split a folder by the id's FIRST digit, so leaf
-0, 1 .. f, each sorted, is the folder in id order: `held` chains them, one leaf listing at a
-time, and a page (sorted by id) is still diffed in one pass. Directories stay small: 256 folders
-in p/, 16 leaves in a folder. Counts are kept per folder; a boot lists the folders and their
-leaves. A card of the older one-level layout (<root>/p/<tail>/<file>) is moved into leaves at
-boot by renaming: nothing is deleted or fetched again, the sync record stays valid.
+Leaves keep each `os.listdir` (all the board has: whole listings) small, and leaves 0 .. f
+are a folder in id order: docs/architecture.md, "The card". A card of the one-level layout
+(<root>/p/<tail>/<file>) is moved into leaves at boot by renaming.
 
 A picture file is always complete: a download goes to its .part file, `commit` checks length and
 BMP header, then renames it into place (rename replaces on the board and on POSIX). Pictures are
 numbered 0..count-1 in folder order, then picture id order (`nth`, `index_of`).
 
 `record` (a `record.SyncRecord`) says which page digest each shard last applied in full.
-Making room: delete the pictures no longer listed (REMOVE from `manifest.diff_page`) before
-downloading; when `has_room` is still false, report `sd_full`. Never delete a listed picture to
-make room.
+A picture no longer listed is retired (see retired); listed again, restored. Making room:
+delete retired pictures, oldest first, then report `sd_full`. Never delete a listed picture
+for room, nor the picture on screen (`retired.keep`, its file name) at all.
 """
 
-import json
 import os
 
-from . import bmp, files, settings
+from . import bmp, files
 from .files import StoreError
 from .names import id_order, is_picture, position, split
 from .record import SyncRecord
+from .retired import Retired
 
 try:  # noqa: SIM105 -- the board has no contextlib
     from collections.abc import Callable, Iterator, Sequence
@@ -52,7 +48,7 @@ def _tail(picture_id: str) -> str:
 
 
 class Store:
-    """Pictures, sync record and settings on a card mounted at `root`."""
+    """Pictures and sync record on a card mounted at `root`."""
 
     def __init__(
         self,
@@ -61,6 +57,8 @@ class Store:
         screen: tuple[int, int] = (480, 320),
         reserve: int = RESERVE,
         feed: Callable[[], None] | None = None,
+        unix_time: Callable[[], int | None] | None = None,
+        keep_days: int = 30,
     ) -> None:
         self.root = root
         self._feed = feed or (lambda: None)  # the watchdog, between folders of a long walk
@@ -71,10 +69,11 @@ class Store:
         self._screen = screen
         self._reserve = reserve
         self._counts = [0] * 256
+        self.retired = Retired(root + "/r", self._pics, keep_days, unix_time)
 
-    def _run(self, what: str, job: Callable[[], None]) -> None:
+    def _run(self, what: str, job: Callable[[], bool | None]) -> bool:
         try:
-            job()
+            return bool(job())
         except OSError as e:
             raise StoreError("sd_error", f"{what}: {e}") from None
 
@@ -92,6 +91,7 @@ class Store:
             files.remove(self._tmp + "/" + name)
         for path in (self.root + "/settings.json.tmp", self.record.path + ".tmp"):
             files.remove(path)
+        self.retired.boot()
 
     def rescan(self) -> int:
         """Count the pictures of every folder again; returns the total."""
@@ -231,10 +231,26 @@ class Store:
         files.remove(self.temp_path(picture_id, version))
 
     def delete(self, picture_id: str, version: str) -> bool:
-        """Remove a picture; False when it was not there (deleting twice is harmless)."""
+        """Remove a picture (retire it when on screen); False when it was not there."""
+        if self.retired.keep == f"{picture_id}.{version}.bmp":
+            return self.retire(picture_id, version)
         gone = files.remove(self.path(picture_id, version))
         self._counts[int(_tail(picture_id), 16)] -= gone
         return gone
+
+    def retire(self, picture_id: str, version: str) -> bool:
+        """Off the slideshow, the file kept; False when it was not there."""
+        path = self.path(picture_id, version)
+        moved = self._run("retire " + picture_id, lambda: self.retired.put(path))
+        self._counts[int(_tail(picture_id), 16)] -= moved
+        return moved
+
+    def restore(self, picture_id: str, version: str) -> bool:
+        """Back on the slideshow, no download; False when it is not retired."""
+        path = self.path(picture_id, version)
+        back = self._run("restore " + picture_id, lambda: self.retired.take(path))
+        self._counts[int(_tail(picture_id), 16)] += back
+        return back
 
     # -- room
 
@@ -245,26 +261,16 @@ class Store:
             raise StoreError("sd_error", f"statvfs: {e}") from None
         return (stat[1] or stat[0]) * stat[4]  # fragment size (or block size) x blocks free
 
-    def has_room(self, nbytes: int) -> bool:
-        return self.free_bytes() >= nbytes + self._reserve
+    def free_mb(self) -> int | None:
+        try:
+            return self.free_bytes() >> 20
+        except StoreError:
+            return None
 
     def ensure_room(self, nbytes: int) -> None:
-        """Raise StoreError `sd_full` unless a file of `nbytes` fits (with the reserve)."""
+        """Evict retired pictures till `nbytes` fit (and the reserve); else raise `sd_full`."""
         free = self.free_bytes()
+        while free < nbytes + self._reserve and self.retired.evict():
+            free = self.free_bytes()
         if free < nbytes + self._reserve:
             raise StoreError("sd_full", f"{free >> 20} MB free, a picture needs {nbytes >> 10} KB")
-
-    # -- settings
-
-    def load_settings(self) -> dict[str, object]:
-        """The saved settings; defaults for a missing or damaged file or value."""
-        try:
-            with open(self.root + "/settings.json", "rb") as f:
-                doc = json.loads(f.read(1024).decode())
-        except (OSError, ValueError):
-            doc = None
-        return settings.clean(doc)
-
-    def save_settings(self, values: dict[str, object]) -> None:
-        data = json.dumps(settings.clean(values)).encode()
-        files.write_atomic(self.root + "/settings.json", data)

@@ -3,15 +3,17 @@ through the store, the MQTT link and the fetcher it is given.
 
 `Round.steps()` is a generator: it yields after every page fetch and every download, so the app
 shows slides and answers commands between them. Only pages whose digest differs from the sync
-record are fetched; each page is checked (CRC, lines) before anything is deleted. Per page,
-pictures no longer listed are deleted first (that frees room), then missing ones are downloaded;
-a replaced version is deleted only once its successor is on the card. A page is marked in the
-record only when all of it is on the card. Memory: one page (the link's page buffer, not
-copied) and one card leaf listing (see store) at a time; garbage is collected before each
-download.
+record are fetched; each page is checked (CRC, lines) before anything is changed. Per page,
+pictures no longer listed are retired first (store, retired: off the slideshow at once, the file
+kept; `removed` counts them), then missing ones are restored from the retired ones (same
+version: no download) or downloaded; a replaced version is deleted only once its successor is on
+the card. A page is marked in the record only when all of it is on the card. Memory: one page
+(the link's page buffer, not copied) and one card leaf listing (see store) at a time; garbage is
+collected before each download.
 
-A full card ends the downloads, not the round: every page is still read and checked (removals
-still free room), the pictures that did not fit are counted in `pending`, without a tick per
+Room for a download is made by deleting retired pictures, oldest first (`Store.ensure_room`).
+A full card (nothing retired left) ends the downloads, not the round: every page is still read
+and checked, the pictures that did not fit are counted in `pending`, without a tick per
 picture, and the round ends `full`, reported once as `sd_full`. A MemoryError while a page is
 applied is reported as `out_of_memory`, memory is freed and the page is applied again (it is
 still in the buffer) up to TRIES times; the round then goes on with the next page, `failed`.
@@ -98,6 +100,8 @@ class Round:
             self.failed = True
             return
         self._remove(payload, shard)
+        if self.changed:  # the app moves the slideshow off a picture just retired, so its
+            yield  # room can be had: the picture on screen is never deleted
         complete = True
         for tail in mf.shard_dirs(shard):
             self._between()  # page "all" walks 256 folders, most without a download
@@ -131,7 +135,7 @@ class Round:
         for tail in mf.shard_dirs(shard):
             self._between()  # the watchdog: page "all" lists 256 folders here
             for action, picture_id, version in mf.diff_page(payload, self._store.held(tail), tail):
-                if action == REMOVE and self._store.delete(picture_id, version):
+                if action == REMOVE and self._store.retire(picture_id, version):
                     self.removed += 1
                     self.changed = True
 
@@ -183,6 +187,10 @@ class Round:
 
     def _download(self, picture_id: str, version: str) -> bool:
         store = self._store
+        if store.restore(picture_id, version):  # retired at this version: no download
+            self.added += 1
+            self.changed = True
+            return True
         gc.collect()  # a response, its socket and the file want blocks the last page fragmented
         try:
             store.ensure_room(self.summary.picture_bytes)

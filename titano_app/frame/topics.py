@@ -37,6 +37,7 @@ class Topics:
         self.manifest = prefix + "manifest"  # the bridge's summary
         self.pages = prefix + "manifest/+"  # subscribe: every page
         self.commands = prefix + "cmd/+"  # subscribe: every command
+        self.cast = prefix + "cast"  # the renderer's, not retained
         self.bridge_status = base + "/bridge/status"
         self._page = prefix + "manifest/"
         self._cmd = prefix + "cmd/"

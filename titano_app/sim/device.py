@@ -47,6 +47,7 @@ class SimDevice(Device):
         self.notices: list[str | None] = []
         self.feeds = 0
         self.clock = clock or (lambda: time.monotonic_ns() // 1000000)
+        self._epoch = time.time() - self.clock() / 1000
         self.last_feed: int | None = None
         self.max_feed_gap = 0  # ms
         self.wifi_tries = 0
@@ -152,4 +153,6 @@ class SimDevice(Device):
         return None
 
     def unix_time(self) -> int:
-        return int(time.time())
+        """Wall time that moves with `clock`: a test that moves the clock a day on moves the
+        date a day on too."""
+        return int(self._epoch + self.clock() / 1000)
