@@ -71,6 +71,13 @@ def _parser() -> argparse.ArgumentParser:
         help="write Mosquitto's passwd and acl files for the bridge, services and frames",
     )
     users.add_argument("--out", required=True, type=Path, help="folder to write passwd and acl to")
+    send = sub.add_parser(
+        "send",
+        parents=[common],
+        help="send an Immich photo to a frame: shown now, kept for bridge.guest_days",
+    )
+    send.add_argument("frame", help="the frame's id")
+    send.add_argument("asset_id", help="the Immich asset id of the photo")
     confirm = sub.add_parser(
         "confirm-removal",
         parents=[common],
@@ -98,6 +105,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if command == "broker-users":
         return _broker_users(path, config, args.out)
+    if command == "send":
+        status, text = importlib.import_module("bridge.sendcli").send(
+            config, args.frame, args.asset_id
+        )
+        print(text, file=sys.stdout if status == 0 else sys.stderr)
+        return int(status)
     if command == "confirm-removal":
         confirm = importlib.import_module("bridge.confirm")
         return int(confirm.confirm_removal(config, args.frame))

@@ -113,6 +113,9 @@ def _controls(base: str, frame: str) -> dict[str, Component]:
         "previous": _button(base, frame, "Previous", "previous", ic="mdi:skip-previous"),
         "sync": _button(base, frame, "Sync", "sync", ent_cat="config", ic="mdi:sync"),
         "interval": _interval(base, frame),
+        # The bridge writes these to Immich (the picture shown; answers on the event topic).
+        "like": {**_button(base, frame, "Favourite this photo", "like"), "ic": "mdi:heart"},
+        "hide": {**_button(base, frame, "Hide this photo", "hide"), "ic": "mdi:eye-off"},
     }
 
 
@@ -186,23 +189,26 @@ def _sensors(base: str, frame: str) -> dict[str, Component]:
 
 
 TOUCH_ACTIONS = ("next", "previous", "pause")
+# A finger held on the screen for a second (what it does in Immich is the frame's `long_press`).
+HOLD_ACTION = "hold"
 
 
 def _triggers(base: str, frame: str) -> dict[str, Component]:
     # Fires when a touch event's action equals the payload; other events render "".
     template = "{{ value_json.action if value_json.event == 'touch' else '' }}"
+    presses = [(a, "button_short_press") for a in TOUCH_ACTIONS]
     return {
         f"touch_{action}": {
             "p": "device_automation",
             "atype": "trigger",
             "t": topics.event(base, frame),
-            "type": "button_short_press",
+            "type": kind,
             "stype": action,
             "pl": action,
             "val_tpl": template,
             "qos": 0,
         }
-        for action in TOUCH_ACTIONS
+        for action, kind in [*presses, (HOLD_ACTION, "button_long_press")]
     }
 
 

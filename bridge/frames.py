@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from bridge import brake, pairing
+from bridge import guests as guests_mod
 from bridge.book import Book
 from bridge.selection import POOL, Selection, Sources
 from bridge.sources import Asset, Policy
@@ -200,11 +201,25 @@ class FrameState:
         self.incremental = incremental
         self.selection = selection or Selection()
         self.pages = PageCache()
-        self._settled: tuple[int, int, int, int] | None = None
+        self._settled: tuple[int, int, int, int, int] | None = None
         self.book: Book | None = None
-        self._book_at: tuple[int, int] | None = None  # (generation, mirror) the book is out at
+        # (generation, mirror, guests) the book is out at
+        self._book_at: tuple[int, int, int] | None = None
         # Work done, for tests and the benchmark: whole rebuilds, patches, pages written.
         self.rebuilds = self.patches = self.pages_built = 0
+        # Photos sent to the frame (bridge.guests); every id ever a guest, so one leaving at
+        # its time is an expected removal, not one for the guard.
+        self.guests: dict[str, guests_mod.Guest] = {}
+        self.guest_ids: set[str] = set()
+        self.guest_rev = 0
+
+    def set_guests(self, guests: Mapping[str, guests_mod.Guest], known: Iterable[str] = ()) -> None:
+        """The guests to list now; `known` adds ids that were guests (expired ones)."""
+        self.guest_ids |= guests.keys()
+        self.guest_ids.update(known)
+        if guests != self.guests:
+            self.guests = dict(guests)
+            self.guest_rev += 1
 
     def settle(self, lib: Library, mirror_version: int) -> None:
         """Everything planned is published: a confirmed removal is out, and rebuilding is
@@ -213,12 +228,12 @@ class FrameState:
         self.brake.settled()
         self._settled = self._inputs(lib, mirror_version)
         if self.book is not None:
-            self._book_at = (lib.generation, mirror_version)
+            self._book_at = (lib.generation, mirror_version, self.guest_rev)
 
-    def _inputs(self, lib: Library, mirror_version: int) -> tuple[int, int, int, int]:
+    def _inputs(self, lib: Library, mirror_version: int) -> tuple[int, int, int, int, int]:
         # A walk with no news changes nothing, unless it may confirm a held removal.
         walks = lib.walks if self.brake.hold is not None else -1
-        return (lib.generation, walks, mirror_version, self.brake.epoch)
+        return (lib.generation, walks, mirror_version, self.brake.epoch, self.guest_rev)
 
     def evaluate(
         self,
@@ -231,7 +246,9 @@ class FrameState:
         if lib.walks == 0 or self._settled == self._inputs(lib, mirror_version):
             return Outcome(None)  # before a first full walk the bridge knows nothing yet
         at, self._book_at = self._book_at, None
-        patchable = at == (lib.generation - 1, mirror_version) and self.brake.hold is None
+        # Guests that came or went since the book was built are only put right by a rebuild.
+        patchable = at == (lib.generation - 1, mirror_version, self.guest_rev)
+        patchable = patchable and self.brake.hold is None
         if self.incremental and patchable and lib.touched is not None:
             outcome = self._patch(lib, policy, retained, mirror_version, now)
             if outcome is not None:
@@ -252,6 +269,9 @@ class FrameState:
         if not self.selection.advance(lib, Sources.of(self.frame, lib), policy):
             self.book = None
             return None
+        if self.guests and any(a in self.guests for a in self.selection.moved or ()):
+            self.book = None  # a guest the frame also holds: its line is the rebuild's to make
+            return None
         change = book.patch(self.versions)
         if change is None:
             self.book = None
@@ -266,7 +286,8 @@ class FrameState:
             # build) there is nothing for it to hold back, so a change that only adds or
             # updates photos does not pay for a look at the whole manifest.
             previous = published_pictures(retained, self.pages)
-            held = self.brake.judge(self.frame, lib, policy, retained, previous, book.selected, now)
+            hosts = [p for p in previous if p not in self.guest_ids]  # a guest leaving is expected
+            held = self.brake.judge(self.frame, lib, policy, retained, hosts, book.selected, now)
             if held:
                 self.book = None
                 self._settled = self._inputs(lib, mirror_version)
@@ -298,11 +319,13 @@ class FrameState:
             assets = select(self.frame, lib, policy)
             self.selection.replace(assets, lib.generation)
         previous = published_pictures(retained, self.pages)
-        held = self.brake.judge(self.frame, lib, policy, retained, previous, assets, now)
+        hosts = [p for p in previous if p not in self.guest_ids]  # a guest leaving is expected
+        held = self.brake.judge(self.frame, lib, policy, retained, hosts, assets, now)
         if held:
             self._settled = self._inputs(lib, mirror_version)
             return Outcome(None, assets=len(assets), held=held)
         found, taken = pictures(self.frame, assets, previous, self.versions)
+        guests_mod.merge(found, taken, self.guests)
         self.versions.forget_others(lib.assets)  # shared by the frames of one render profile
         src = brake.sources_digest(self.frame, policy.include_archived, policy.include_partners)
         built = manifest.build(found, taken, self.url, self.frame.image.format, now, src)

@@ -55,6 +55,11 @@ HELP = {
     "picture_publishes_total": ("counter", "Picture-topic updates published, by frame."),
     "last_poll_timestamp_seconds": ("gauge", "Unix time of the last successful poll."),
     "loop_errors_total": ("counter", "Unexpected errors in the bridge loop, logged and survived."),
+    "frame_requests_total": (
+        "counter",
+        "Likes, hides and sends, by frame, action and result (ok or the error code).",
+    ),
+    "frame_guests": ("gauge", "Photos sent to each frame that are still in its slideshow."),
 }
 
 # Series without labels.

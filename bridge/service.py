@@ -24,15 +24,19 @@ from types import FrameType
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bridge.actions import Actions, held_picture
 from bridge.arrivals import Arrivals, parse_state
 from bridge.boards import Boards, boot_of
 from bridge.bridgestate import VERSION, BridgeState, frame_row, iso
 from bridge.commands import Commands
+from bridge.frames import published_pictures
 from bridge.homeassistant import HomeAssistant
 from bridge.manifests import Manifests
 from bridge.metrics import Metrics, MetricsServer
 from bridge.mqtt import Message, MqttError, MqttLink
 from bridge.outage import Outage
+from bridge.replies import Replies
+from bridge.sending import Sending
 from bridge.showing import Showing
 from bridge.sources import Lister, Policy
 from bridge.startup import StartupError, check_immich
@@ -97,6 +101,12 @@ class Service:
         self.showing = Showing(config, self.sync, self.link, self.metrics, self.tz, immich)
         self.commands = Commands(self.link, self.base, config.frames, self.tz, self.metrics)
         self.hass = HomeAssistant(self.link, self.prefix, self.base, self.frames, self.metrics)
+        replies = Replies(self.link, self.base, self.metrics)
+        self.actions = Actions(config, self.sync, self.showing, replies, immich)
+        self.sending = Sending(
+            config, self.link, self.manifests.states, replies, immich, self.metrics
+        )
+        self.requests: list[tuple[str, str, str]] = []  # (frame, like|hide|show|hold, payload)
         self.arrivals = Arrivals()
         self.server: MetricsServer | None = None
         self.next_poll: datetime | None = None
@@ -145,6 +155,9 @@ class Service:
         self._read_back()
         self.hass.publish(force=False)
         self.link.subscribe([topics.state(self.base, f) for f in self.frames])
+        held = [f.id for f in self.config.frames if f.long_press != "off"]
+        if held:  # a long press on these frames likes or hides the picture shown
+            self.link.subscribe([topics.event(self.base, f) for f in held])
         # `+/cmd/#` also brings the bridge's own commands (`bridge/cmd/confirm_removal`).
         self.link.subscribe([topics.status(self.base, f) for f in self.frames])
         self.link.subscribe([topics.frames_filter(self.base, "cmd/#")], retain_as_published=True)
@@ -205,6 +218,7 @@ class Service:
     def tick(self, now: datetime) -> None:
         """Everything due at `now`: queued messages, reconnects, schedules, polls, publishes."""
         self.handle_events(0)
+        self._requests(now)
         if self.link.connections != self._connections and self.link.connected:
             self._reconnected()
         self.commands.run_schedules(self.last_tick or now, now)
@@ -213,6 +227,7 @@ class Service:
         polled = self.next_poll is None or now >= self.next_poll
         if polled:
             self.poll(now)
+        self.sending.expire(now.timestamp())
         self.manifests.publish(self.sync.lib, self.policy, now)
         self.state.publish(self.health(), force=polled)
         self.showing.publish_due(now)
@@ -236,6 +251,8 @@ class Service:
                     self._frame_state(*value)
                 elif kind == "confirm":
                     self.manifests.confirm(value)
+                elif kind == "request":
+                    self.requests.append(value)
         except queue.Empty:
             pass
         return handled
@@ -274,6 +291,19 @@ class Service:
         self.metrics.set("last_poll_timestamp_seconds", now.timestamp())
         return True
 
+    def _requests(self, now: datetime) -> None:
+        """Likes, hides and sends asked for since the last tick (Immich writes, guests)."""
+        while self.requests:
+            frame_id, what, payload = self.requests.pop(0)
+            if what == "show":
+                mirror = self.manifests.mirrors[frame_id]
+                published = published_pictures(mirror.retained())
+                self.sending.show(frame_id, payload, published, now.timestamp())
+            elif what == "hold":
+                self.actions.held(frame_id, payload)
+            else:
+                self.actions.run(frame_id, what, payload)
+
     def _frame_state(self, frame_id: str, payload: bytes) -> None:
         """What else a frame's state tells: its firmware version and boot id."""
         doc = parse_state(payload)
@@ -291,7 +321,8 @@ class Service:
         for frame_id in self.frames:
             self.manifests.mirrors[frame_id].clear()
             picture_topic = topics.picture(self.base, frame_id)
-            self.link.subscribe([*self.manifests.topics(frame_id), picture_topic])
+            guests = topics.guests(self.base, frame_id)
+            self.link.subscribe([*self.manifests.topics(frame_id), picture_topic, guests])
             self.link.barrier()  # a frame at a time: the broker queues only so many messages
         self.hass.forget()
         self.link.subscribe([topics.discovery_filter(self.prefix)])
@@ -340,6 +371,12 @@ class Service:
         frame_id, rest = parsed
         if rest.startswith("cmd/"):
             self.commands.seen(msg)
+            what = rest[4:]
+            # A retained one is being cleared (above), not asked for; an empty one is a clearing.
+            live = msg.payload and not msg.retain and frame_id in self.frames
+            if live and what in ("like", "hide", "show"):
+                text = msg.payload.decode("utf-8", "replace")[:256]
+                self.events.put(("request", (frame_id, what, text)))
             return
         if frame_id not in self.frames or self.manifests.seen(msg.topic, msg.payload):
             return
@@ -347,6 +384,12 @@ class Service:
             self.arrivals.status(frame_id, msg.payload, msg.retain)
         if rest == "picture":
             self.showing.retained(frame_id, msg.payload)
+        elif rest == "guests":
+            self.sending.retained(frame_id, msg.payload)
+        elif rest == "event":
+            picture = held_picture(msg.payload)
+            if picture is not None:
+                self.events.put(("request", (frame_id, "hold", picture)))
         elif rest == "state":
             self.events.put(("shown", (frame_id, msg.payload)))
 

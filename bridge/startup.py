@@ -23,6 +23,14 @@ KIND_SCOPES = {
     "memories": "memory.read",
 }
 
+# What a frame's long press writes to Immich: a favourite, or the tag `frame-skip` (made when
+# missing). Only asked for when a frame turns the action on. `user.read` tells the key user's
+# photos from a partner's, which are never changed: not every Immich refuses a partner's tag.
+ACTION_SCOPES = {
+    "like": ("asset.update", "user.read"),
+    "hide": ("tag.asset", "tag.create", "user.read"),
+}
+
 
 class StartupError(Exception):
     """The bridge cannot run with this config; the message says why and what to change."""
@@ -51,6 +59,8 @@ def needed_scopes(config: Config) -> dict[str, list[str]]:
             need(KIND_SCOPES[e.kind], f"{where}.exclude: {e.kind} {e.value!r}")
         if frame.uses_immich and frame.image.fit == "smart":
             need("face.read", f"{where}.image.fit: smart")
+        for scope in ACTION_SCOPES.get(frame.long_press, ()):
+            need(scope, f"{where}.long_press: {frame.long_press}")
     if not config.bridge.include_partners and needed:
         need("user.read", "bridge.include_partners: false")
     return needed

@@ -33,6 +33,7 @@ from common.configcheck import (
 )
 from common.configframes import parse_frames
 from common.configmodel import (
+    HIDE_TAG,
     SECRET_KEYS,
     BridgeConfig,
     Config,
@@ -47,6 +48,7 @@ from common.configmodel import (
 )
 
 __all__ = [
+    "HIDE_TAG",
     "BridgeConfig",
     "Config",
     "ConfigError",
@@ -190,6 +192,7 @@ def _bridge_checks() -> dict[str, Checker]:
         "timezone": timezone,
         "include_archived": boolean,
         "include_partners": boolean,
+        "guest_days": number(0, 365, above=True),
     }
 
 
@@ -261,6 +264,7 @@ def _frame(frame: FrameConfig) -> dict[str, Any]:
         "schedule": [
             {"at": e.at_text, "days": list(e.days), **dict(e.commands)} for e in frame.schedule
         ],
+        "long_press": frame.long_press,
     }
 
 

@@ -28,7 +28,9 @@ from common.configmodel import (
     EXCLUDE_KINDS,
     FITS,
     FORMATS,
+    HIDE_TAG,
     IMMICH_SOURCES,
+    LONG_PRESS,
     SCHEDULE_COMMANDS,
     SOURCE_KINDS,
     STACKS,
@@ -40,7 +42,7 @@ from common.configmodel import (
 )
 from common.topics import FRAME_ID_PATTERN
 
-FRAME_KEYS = ("secret", "sources", "exclude", "image", "schedule", "cast_token")
+FRAME_KEYS = ("secret", "sources", "exclude", "image", "schedule", "cast_token", "long_press")
 
 
 def parse_frames(
@@ -81,14 +83,23 @@ def _parse_frame(
     exclude = _items(p, join(path, "exclude"), body.get("exclude"), EXCLUDE_KINDS, "exclusion")
     image = _image(p, join(path, "image"), body.get("image"))
     schedule = _schedule(p, join(path, "schedule"), body.get("schedule"))
+    # YAML reads a bare `off` as false
+    pressed = body.get("long_press", "off")
+    pressed = "off" if pressed is False else pressed
+    long_press = p.check(join(path, "long_press"), pressed, choice(LONG_PRESS))
+    excluded = [Exclude(kind, str(value)) for kind, value, _, _ in exclude]
+    hide = Exclude("tag", HIDE_TAG)
+    if long_press == "hide" and hide not in excluded:
+        excluded.append(hide)  # what `hide` is for: the photo leaves this frame at once
     cast_token = p.check(join(path, "cast_token"), body.get("cast_token"), text(optional=True))
     return FrameConfig(
         id=frame_id,
         secret=secret,
         sources=sources,
-        exclude=tuple(Exclude(kind, str(value)) for kind, value, _, _ in exclude),
+        exclude=tuple(excluded),
         image=image,
         schedule=schedule,
+        long_press=str(long_press or "off"),
         cast_token=cast_token,
     )
 

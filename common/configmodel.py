@@ -30,6 +30,10 @@ STACKS = ("primary", "all")
 EXCLUDE_KINDS = ("tag", "person", "album")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 SCHEDULE_COMMANDS = ("display", "brightness", "auto_brightness", "pause", "interval")
+# What a long press on a frame's screen does to the picture shown (the bridge does it in Immich).
+LONG_PRESS = ("off", "like", "hide")
+# The Immich tag `hide` puts on a photo; a frame whose exclude lists it drops the photo.
+HIDE_TAG = "frame-skip"
 
 
 def split_listen(listen: str) -> tuple[str, int]:
@@ -106,6 +110,8 @@ class BridgeConfig:
     timezone: str = "UTC"
     include_archived: bool = False
     include_partners: bool = True
+    # How long a photo sent to a frame (`show` of a photo outside its manifest) stays, in days.
+    guest_days: float = 7
 
 
 @dataclass(frozen=True)
@@ -152,6 +158,7 @@ class FrameConfig:
     exclude: tuple[Exclude, ...] = ()
     image: ImageProfile = field(default_factory=ImageProfile)
     schedule: tuple[ScheduleEntry, ...] = ()
+    long_press: str = "off"
     cast_token: str | None = None  # overrides renderer.cast_token for this frame
 
     @property

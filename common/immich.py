@@ -357,3 +357,32 @@ class ImmichClient:
 
     def faces(self, asset_id: str) -> list[dict[str, Any]]:
         return self._get_list("/faces", {"id": asset_id})
+
+    # -- writes (like and hide from a frame) -----------------------------------------------
+
+    def _write(self, method: str, path: str, body: Any) -> None:
+        """A request whose answer body does not matter (204, or JSON that is not read)."""
+        where = f"{method} /api{path}"
+        resp = self._send(method, path, body=body)
+        self._raise_for_status(resp, where)
+        self._read(resp, where, _ERROR_BODY_LIMIT)
+
+    def set_favorite(self, asset_ids: list[str], favorite: bool) -> None:
+        """`PUT /assets` (scope asset.update). Immich refuses the whole call (400 "Not found
+        or no asset.update access") when one asset is not the key user's own."""
+        self._write("PUT", "/assets", {"ids": asset_ids, "isFavorite": favorite})
+
+    def create_tag(self, name: str) -> dict[str, Any]:
+        """`POST /tags` (scope tag.create): the new tag."""
+        data = self._call("POST", "/tags", body={"name": name})
+        if not isinstance(data, dict) or not isinstance(data.get("id"), str):
+            raise ImmichResponseError("POST /api/tags answered without a tag id")
+        return data
+
+    def tag_assets(self, tag_id: str, asset_ids: list[str]) -> list[dict[str, Any]]:
+        """`PUT /tags/{id}/assets` (scope tag.asset): one `{id, success, error?}` per asset;
+        `error` is `duplicate` (already tagged) or `no_permission` (a partner's photo)."""
+        data = self._call("PUT", f"/tags/{quote(tag_id, safe='')}/assets", body={"ids": asset_ids})
+        if not isinstance(data, list) or not all(isinstance(x, dict) for x in data):
+            raise ImmichResponseError("PUT /api/tags/{id}/assets answered without a result list")
+        return data

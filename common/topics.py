@@ -29,6 +29,10 @@ COMMANDS = (
     "interval",
     "show",
     "sync",
+    # The bridge acts on these (Immich writes); the frame only shows what the bridge says back.
+    "like",
+    "hide",
+    "notice",
 )
 
 BRIDGE = "bridge"
@@ -89,6 +93,12 @@ def status(base: str, frame: str) -> str:
 def state(base: str, frame: str) -> str:
     """`<base>/<frame>/state`: the frame's state JSON, retained."""
     return f"{base}/{_frame(frame)}/state"
+
+
+def guests(base: str, frame: str) -> str:
+    """`<base>/<frame>/guests`: the photos sent to a frame and until when, JSON, retained
+    (bridge): what lets them outlive a bridge restart."""
+    return f"{base}/{_frame(frame)}/guests"
 
 
 def event(base: str, frame: str) -> str:

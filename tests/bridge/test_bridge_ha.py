@@ -24,10 +24,10 @@ from tests.kit.mqttc import publish
 PREFIX = "homeassistant"
 ENTITIES = {
     "display", "pause", "auto_brightness", "next", "previous", "sync", "interval", "picture",
-    "count", "pending", "sd_free", "last_sync", "light", "rssi",
+    "count", "pending", "sd_free", "last_sync", "light", "rssi", "like", "hide",
     "uptime", "sync_status", "last_error", "mem_free", "boot",
 }  # fmt: skip
-TRIGGERS = {"touch_next", "touch_previous", "touch_pause"}
+TRIGGERS = {"touch_next", "touch_previous", "touch_pause", "touch_hold"}
 
 
 BRIDGE_DEVICE = f"{PREFIX}/device/titanoframe-bridge/config"

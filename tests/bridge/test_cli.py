@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bridge import sendcli
 from bridge.cli import main
 from common import brokerauth
 from common.config import Config, load_config, redacted
@@ -259,6 +261,34 @@ def test_secret_filter_on_its_own() -> None:
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "a=%s b=%d", ("tok-1", 5), None)
     assert SecretFilter(["tok-1", ""]).filter(record)
     assert record.getMessage() == "a=*** b=5"
+
+
+def test_send_checks_its_arguments_and_says_when_no_bridge_answers(
+    example: Path, broker: Mosquitto, capsys: pytest.CaptureFixture[str]
+) -> None:
+    asset = "5f0c2a9e-7d1b-4c3a-9e8f-0a1b2c3d4e5f"
+    assert main(["--config", str(example), "send", "attic", asset]) == 2
+    assert "frame 'attic' is not in the config (frames: kitchen, hall)" in capsys.readouterr().err
+    assert main(["--config", str(example), "send", "kitchen", "IMG_0001.jpg"]) == 2
+    assert "'img_0001.jpg' is not an Immich asset id" in capsys.readouterr().err
+    # a broker but no bridge: the command goes out and nobody answers
+    cfg = load_config(example)
+    no_login = dataclasses.replace(cfg.mqtt, homeassistant_password=None)
+    status, text = sendcli.send(dataclasses.replace(cfg, mqtt=no_login), "kitchen", asset)
+    assert status == 2 and text.startswith("mqtt.homeassistant_password:")
+    mqtt = dataclasses.replace(
+        cfg.mqtt,
+        host=broker.host,
+        port=broker.port,
+        homeassistant_password=broker.users["homeassistant"],
+    )
+    watch = Collector(broker, "kitchen")
+    assert watch.wait_connected()
+    watch.subscribe("titanoframe/kitchen/cmd/show")
+    status, text = sendcli.send(dataclasses.replace(cfg, mqtt=mqtt), "kitchen", asset, wait=0.5)
+    assert status == 1 and "no answer within 0.5s: is the bridge running?" in text
+    assert watch.wait_for(lambda seen: [p for _, p, _ in seen] == [asset.encode()])
+    watch.close()
 
 
 def test_confirm_removal_checks_the_frame_and_the_login_first(

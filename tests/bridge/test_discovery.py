@@ -65,6 +65,9 @@ def test_every_entity_of_the_protocol_is_there() -> None:
         "touch_next": "device_automation",
         "touch_previous": "device_automation",
         "touch_pause": "device_automation",
+        "touch_hold": "device_automation",
+        "like": "button",
+        "hide": "button",
     }
 
 
@@ -84,6 +87,8 @@ def test_controls_send_the_protocol_commands() -> None:
         "previous": "previous",
         "sync": "sync",
         "interval": "interval",
+        "like": "like",
+        "hide": "hide",
     }
     light = c["display"]
     assert light["bri_cmd_t"] == topics.cmd(BASE, "kitchen", "brightness")
@@ -118,10 +123,19 @@ def test_sensors_use_valid_classes_and_units() -> None:
 
 
 def test_touch_triggers_match_touch_events() -> None:
-    for action in ("next", "previous", "pause"):
+    for action in ("next", "previous", "pause", "hold"):
         trig = cmps()[f"touch_{action}"]
         assert trig["t"] == topics.event(BASE, "kitchen") and trig["atype"] == "trigger"
         assert trig["pl"] == action and trig["stype"] == action and "uniq_id" not in trig
+    assert cmps()["touch_hold"]["type"] == "button_long_press"
+
+
+def test_like_and_hide_buttons_send_commands_the_bridge_acts_on() -> None:
+    c = cmps()
+    for key, name in (("like", "Favourite this photo"), ("hide", "Hide this photo")):
+        assert (c[key]["p"], c[key]["name"]) == ("button", name)
+        assert c[key]["cmd_t"] == topics.cmd(BASE, "kitchen", key)
+        assert "pl_prs" not in c[key]  # Home Assistant sends PRESS: the picture shown
 
 
 def test_availability_frame_status_and_bridge_for_the_image() -> None:
@@ -160,7 +174,7 @@ def test_unique_ids_are_stable_and_unique() -> None:
     ids = [u for u in first.values() if u]
     assert all(u == f"titanoframe_kitchen_{k}" for k, u in first.items() if u)
     hall = [c["uniq_id"] for c in cmps("hall").values() if "uniq_id" in c]
-    assert len(set(ids)) == len(ids) == 19 and not set(ids) & set(hall)
+    assert len(set(ids)) == len(ids) == 21 and not set(ids) & set(hall)
 
 
 def test_no_secret_reaches_the_payload() -> None:

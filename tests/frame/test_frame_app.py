@@ -238,6 +238,54 @@ def test_show_command_and_a_bad_summary(rig: Rig) -> None:
     assert kit.card_pictures(rig.card) == set(ids)
 
 
+def test_long_press_is_a_hold_event_for_the_bridge_and_notices_show_briefly(rig: Rig) -> None:
+    for n in range(3):
+        rig.add(n)
+    rig.publish()
+    app = rig.start()
+    assert rig.synced()
+    shown = app.show.picture
+    rig.device.hold(240)  # the middle third: a tap there would pause
+    app.tick(rig.clock())
+    rig.clock.advance(1000)
+    app.tick(rig.clock())
+    rig.device.release()
+    rig.settle(0.3)
+    assert app.settings["paused"] is False and app.show.picture == shown
+    rig.pub.command("like", "PRESS")  # the bridge's: the frame does nothing
+    rig.pub.command("hide", "PRESS")
+    rig.pub.command("notice", "liked")  # the bridge's answer
+    assert kit.tick_until(app, lambda: rig.device.screen.notice_word == "liked", 5)
+    rig.clock.advance(3000)
+    app.tick(rig.clock())
+    assert rig.device.screen.notice_word is None
+    rig.barrier()
+    touches = [e for e in rig.events() if e["event"] == "touch"]
+    assert touches == [{"event": "touch", "action": "hold", "picture": shown}]
+    assert [e for e in rig.events() if e["event"] == "error"] == []
+    assert rig.device.notices == ["liked", None]
+
+
+def test_a_picture_sent_to_the_frame_is_shown_as_soon_as_it_is_downloaded(rig: Rig) -> None:
+    for n in range(3):
+        rig.add(n)
+    rig.publish()
+    app = rig.start()
+    assert rig.synced()
+    guest = kit.picture_id(7)
+    rig.pub.command("show", guest)  # before the bridge has put it in the manifest
+    rig.barrier()
+    assert app.show.wanted == guest
+    rig.add(7)
+    rig.publish()
+    # the tick that lands it on the card draws it
+    assert kit.tick_until(app, lambda: guest in kit.card_pictures(rig.card), 20)
+    assert app.show.picture == guest and rig.device.shown[-1].endswith(".bmp")
+    rig.barrier()
+    assert [e for e in rig.events() if e["event"] == "error"] == []
+    assert {"event": "shown", "picture": guest} in rig.events()
+
+
 def test_previous_after_show_returns_to_the_picture_before_it(rig: Rig) -> None:
     ids = [rig.add(n) for n in range(5)]
     rig.publish()

@@ -36,10 +36,12 @@ def compiled(tmp_path_factory: pytest.TempPathFactory) -> Path:
 class Rig:
     """Services, a slow-able proxy in front of the renderer, an observer, and the board."""
 
-    def __init__(self, broker: Mosquitto, tmp: Path, app: Path, heap: str = "120k") -> None:
+    def __init__(
+        self, broker: Mosquitto, tmp: Path, app: Path, heap: str = "120k", frame_extra: str = ""
+    ) -> None:
         self.broker = broker
         self.proxy = vmkit.SlowProxy(0)
-        self.services = Services(broker, tmp, public_port=self.proxy.port)
+        self.services = Services(broker, tmp, public_port=self.proxy.port, frame_extra=frame_extra)
         self.proxy.upstream = self.services.http_port
         self.fake = self.services.fake
         self.card = tmp / "card"
@@ -264,6 +266,34 @@ def test_a_command_flood_during_a_manifest_change_loses_nothing(rig: Rig) -> Non
     assert overflow and str(overflow[0]["detail"]).endswith(" dropped"), rig.report()
     assert rig.messages("status") == [b"online"], rig.report()  # one session through it all
     rig.healthy()
+
+
+def test_long_press_likes_in_immich_taps_keep_their_thirds_and_notices_show(
+    broker: Mosquitto, tmp_path: Path, compiled: Path
+) -> None:
+    """The board's touch stand-in held for over a second: a hold event the bridge turns into an
+    Immich write (here an un-favourite, so the picture leaves the card), the notice icon the
+    bridge answers with, and a tap afterwards still a tap."""
+    rig = Rig(broker, tmp_path, compiled, frame_extra="long_press: like")
+    try:
+        ids = rig.booted_with(3)
+        assert rig.until(lambda: rig.state().get("picture") in ids), rig.report()
+        held = str(rig.state()["picture"])
+        rig.board.say("hold 240")
+        assert rig.until(lambda: bool(rig.events("touch")), 30), rig.report()
+        rig.board.say("release 0")
+        assert rig.events("touch") == [{"event": "touch", "action": "hold", "picture": held}]
+        assert rig.until(lambda: not rig.fake.asset(held).favorite, 30), rig.report()
+        assert rig.until(lambda: rig.on_card() == ids - {held}, 60), rig.report()
+        assert rig.until(lambda: ["unliked"] in rig.board.marks("notice"), 30), rig.report()
+        assert rig.until(lambda: rig.board.marks("notice")[-1] == ["-"], 30), rig.report()
+        rig.board.say("touch 470")  # the right third: next
+        assert rig.until(lambda: len(rig.events("touch")) == 2, 30), rig.report()
+        assert rig.events("touch")[-1] == {"event": "touch", "action": "next"}
+        assert rig.state().get("paused") is False
+        rig.healthy()
+    finally:
+        rig.close()
 
 
 def test_a_cast_is_shown_then_the_slideshow_resumes(rig: Rig) -> None:

@@ -36,25 +36,30 @@ def _config(
     cache: Path,
     metrics_port: int | None,
     public_port: int | None = None,
+    frame_extra: str = "",
 ) -> str:
     metrics = f"127.0.0.1:{metrics_port}" if metrics_port else ""
     public = public_port or http_port
     return (
         f"immich: {{url: '{fake.url}', api_key: '{fake.api_key}', timeout: 5}}\n"
         f"mqtt: {{host: 127.0.0.1, port: {broker.port}, username: bridge, "
-        f"password: {USERS['bridge']}}}\n"
+        f"password: {USERS['bridge']}, homeassistant_password: {USERS['homeassistant']}}}\n"
         f"renderer: {{listen: '127.0.0.1:{http_port}', public_url: 'http://127.0.0.1:{public}',"
         f" cache_dir: '{cache}', url_key: {URL_KEY}, mqtt_password: {USERS['renderer']},"
         f" cast_token: {CAST_TOKEN}}}\n"
         f"bridge: {{poll_interval: 5, full_scan_interval: 5, metrics_listen: '{metrics}'}}\n"
         f"frames:\n  {FRAME}:\n    secret: {USERS[FRAME]}\n    sources: [{{favorites: true}}]\n"
         "    image: {format: bmp8, fit: blur, pair_portraits: false}\n"
+        + "".join(f"    {line}\n" for line in frame_extra.splitlines())
     )
 
 
 class Services:
     """Fake Immich, and the bridge and the renderer as their own processes. Frames download
-    from `public_port` when given (a proxy in front of the renderer), else from the renderer."""
+    from `public_port` when given (a proxy in front of the renderer), else from the renderer.
+    `frame_extra` is YAML added to the frame's config (e.g. `long_press: like`); without
+    `bridge_process` the test runs the bridge itself, in-process on a clock it moves
+    (tests/kit/bridgekit.py), from `self.config`."""
 
     def __init__(
         self,
@@ -63,6 +68,8 @@ class Services:
         fake: FakeImmich | None = None,
         metrics: bool = False,
         public_port: int | None = None,
+        frame_extra: str = "",
+        bridge_process: bool = True,
     ) -> None:
         self.broker, self.tmp = broker, tmp
         self.fake = (fake or FakeImmich()).start()
@@ -71,10 +78,13 @@ class Services:
         self.config = tmp / "config.yaml"
         self.config.write_text(
             _config(
-                broker, self.fake, self.http_port, tmp / "cache", self.metrics_port, public_port
+                broker, self.fake, self.http_port, tmp / "cache", self.metrics_port, public_port,
+                frame_extra,
             ),
-        )
-        self.procs = [self._start("renderer"), self._start("bridge")]
+        )  # fmt: skip
+        self.procs = [self._start("renderer")]
+        if bridge_process:
+            self.procs.append(self._start("bridge"))
         demo_broker.wait_port(self.http_port, self.procs[0], "renderer")
 
     def _start(self, name: str) -> subprocess.Popen[bytes]:
@@ -91,7 +101,8 @@ class Services:
         demo_broker.wait_port(self.http_port, self.procs[0], "renderer")
 
     def logs(self) -> str:
-        return "".join((self.tmp / f"{n}.log").read_text() for n in ("renderer", "bridge"))
+        found = [self.tmp / f"{n}.log" for n in ("renderer", "bridge")]
+        return "".join(p.read_text() for p in found if p.exists())
 
     def close(self) -> None:
         for p in self.procs:
@@ -104,9 +115,17 @@ class World(Services):
     """The services and the frame app in-process on the simulator."""
 
     def __init__(
-        self, broker: Mosquitto, tmp: Path, fake: FakeImmich | None = None, metrics: bool = False
+        self,
+        broker: Mosquitto,
+        tmp: Path,
+        fake: FakeImmich | None = None,
+        metrics: bool = False,
+        frame_extra: str = "",
+        bridge_process: bool = True,
     ) -> None:
-        super().__init__(broker, tmp, fake, metrics)
+        super().__init__(
+            broker, tmp, fake, metrics, frame_extra=frame_extra, bridge_process=bridge_process
+        )
         card = tmp / "card"
         card.mkdir()
         # the PNG then shows the panel undimmed
@@ -117,6 +136,7 @@ class World(Services):
         self.watch = Collector(broker, "homeassistant")
         assert self.watch.wait_connected()
         self.watch.subscribe(f"titanoframe/{FRAME}/state")
+        self.watch.subscribe(f"titanoframe/{FRAME}/event")
 
     def on_card(self) -> set[str]:
         return kit.card_pictures(self.tmp / "card")
@@ -129,8 +149,14 @@ class World(Services):
 
     def last_state(self) -> dict[str, object]:
         with self.watch.lock:
-            states = [json.loads(p) for _, p, _ in self.watch.messages]
+            states = [json.loads(p) for t, p, _ in self.watch.messages if t.endswith("/state")]
         return states[-1] if states else {}
+
+    def events(self, kind: str | None = None) -> list[dict[str, object]]:
+        """Events on the frame's topic (the frame's, and the bridge's answers), oldest first."""
+        with self.watch.lock:
+            found = [json.loads(p) for t, p, _ in self.watch.messages if t.endswith("/event")]
+        return [e for e in found if kind is None or e.get("event") == kind]
 
     def close(self) -> None:
         self.watch.close()

@@ -35,10 +35,15 @@ titanoframe/bridge/cmd/confirm_removal          rw     -        rw            - 
 titanoframe/kitchen/manifest                    rw     r        r             r       -    -
 titanoframe/kitchen/manifest/a                  rw     r        r             r       -    -
 titanoframe/kitchen/picture                     rw     -        r             -       -    -
+titanoframe/kitchen/guests                      rw     -        r             -       -    -
 titanoframe/kitchen/status                      rw     -        r             w       -    -
 titanoframe/kitchen/state                       rw     -        r             w       -    -
 titanoframe/kitchen/event                       rw     -        r             w       -    -
 titanoframe/kitchen/cmd/next                    rw     -        rw            r       -    -
+titanoframe/kitchen/cmd/like                    rw     -        rw            r       -    -
+titanoframe/kitchen/cmd/hide                    rw     -        rw            r       -    -
+titanoframe/kitchen/cmd/show                    rw     -        rw            r       -    -
+titanoframe/kitchen/cmd/notice                  rw     -        rw            r       -    -
 titanoframe/kitchen/cast                        rw     w        r             r       -    -
 titanoframe/kitchen/other                       rw     -        r             -       -    -
 titanoframe/hall/manifest                       rw     r        r             -       r    -

@@ -543,3 +543,28 @@ def test_misshapen_secrets_are_not_echoed(tmp_path: Path) -> None:
         "immich: expected a mapping of keys, got '***'",
         "mqtt: expected a mapping of keys, got '***'",
     ]
+
+
+def test_long_press_and_guest_days(tmp_path: Path) -> None:
+    text = (
+        "bridge: {guest_days: 2.5}\n"
+        "frames:\n"
+        "  den: {sources: [{folder: .}], long_press: hide}\n"
+        "  hall: {sources: [{folder: .}], long_press: like, exclude: [{tag: frame-skip}]}\n"
+        "  attic: {sources: [{folder: .}], long_press: off}\n"  # YAML reads a bare off as false
+        "  cellar: {sources: [{folder: .}]}\n"
+    )
+    cfg = load_config(write(tmp_path, text), env={})
+    den, hall, attic, cellar = cfg.frames
+    assert (den.long_press, hall.long_press, attic.long_press) == ("hide", "like", "off")
+    assert cellar.long_press == "off" and cfg.bridge.guest_days == 2.5
+    # hide adds the exclusion it relies on, once
+    assert [(e.kind, e.value) for e in den.exclude] == [("tag", "frame-skip")]
+    assert [(e.kind, e.value) for e in hall.exclude] == [("tag", "frame-skip")]
+    assert cellar.exclude == () and BridgeConfig().guest_days == 7
+    assert redacted(cfg)["frames"]["den"]["long_press"] == "hide"
+    bad = "bridge: {guest_days: 0}\nframes:\n  den: {sources: [{folder: .}], long_press: love}\n"
+    assert errors_of(write(tmp_path, bad), env={}) == [
+        "bridge.guest_days: expected a number greater than 0 and at most 365, got 0",
+        "frames.den.long_press: expected one of off|like|hide, got 'love'",
+    ]

@@ -20,7 +20,7 @@ import pytest
 import requests
 from PIL import Image
 
-from common.immich import USER_AGENT, ImmichClient, ImmichError, ImmichNotReady
+from common.immich import USER_AGENT, ImmichClient, ImmichError, ImmichNotFound, ImmichNotReady
 from tests.kit.fakes.immich import Exchange, FakeImmich
 from tests.kit.fakes.immich_routes import ROUTES
 from tests.kit.openapi import spec
@@ -92,6 +92,16 @@ def _client_traffic(fake: FakeImmich, ids: dict[str, str]) -> None:
             c.thumbnail(ids[key]), c.thumbnail(ids[key], "thumbnail")
         with pytest.raises(ImmichNotReady):
             c.thumbnail(ids["fresh"])
+        c.set_favorite([ids["portrait"]], False)
+        skip = c.create_tag("frame-skip")["id"]
+        assert [r["success"] for r in c.tag_assets(skip, [ids["portrait"], ids["shared"]])] == [
+            True,
+            False,
+        ]
+        with pytest.raises(ImmichNotFound):
+            c.set_favorite([ids["shared"]], True)  # a partner's photo: refused whole
+        with pytest.raises(ImmichError):
+            c.create_tag("frame-skip")  # already there
         fake.fail_next(1, status=500, path="/albums")
         for call in (c.albums, lambda: c.thumbnail(NOBODY), lambda: c.faces(NOBODY)):
             with pytest.raises(ImmichError):
@@ -171,7 +181,7 @@ def test_the_traffic_reached_every_endpoint_and_status(
         if found is not None:
             reached.add((found[0].method, found[0].template))
     assert reached == {(r.method, r.template) for r in ROUTES}
-    assert {ex.status for ex in exchanges} == {200, 400, 401, 403, 404, 500}
+    assert {ex.status for ex in exchanges} == {200, 201, 204, 400, 401, 403, 404, 500}
 
 
 def test_each_fake_endpoint_demands_the_scope_the_spec_names() -> None:

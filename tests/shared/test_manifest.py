@@ -380,7 +380,11 @@ def test_parse_cmd() -> None:
         "interval",
         "show",
         "sync",
+        "like",
+        "hide",
+        "notice",
     }
+    assert topics.guests("home/tf", "kitchen") == "home/tf/kitchen/guests"
 
 
 def test_parse_manifest_and_discovery() -> None:

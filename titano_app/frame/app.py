@@ -10,18 +10,17 @@ publish the state when due. Errors are reported as events and never stop the sho
 import gc
 import time
 
-from . import VERSION, commands, state
-from . import settings as settings_mod
+from . import VERSION, dispatch, state
 from .backlight import Backlight
 from .config import Config
 from .errors import FrameError, out_of_memory
 from .fetch import Fetcher
-from .level import touch_action
 from .link import Link, LinkError
 from .manifest import ManifestError
 from .show import Show
 from .summary import DIGESTS, Summary, parse_summary
 from .sync import Round
+from .touch import HOLD, Touch
 
 try:  # the board has no contextlib, hence no suppress()
     from collections.abc import Callable, Iterator
@@ -54,6 +53,7 @@ class App:
         self.show = Show(device, self.store)
         self.pacer = state.Pacer()
         self.lamp = Backlight(device)
+        self.touch = Touch()
         self.boot_ms = self.clock()
         self.summary: Summary | None = None
         self.round: Round | None = None
@@ -83,9 +83,10 @@ class App:
             self._message(topic, payload, now)
         if self.steps is None:  # the page buffer is free now
             self.link.free_buffer()
-        x = self.device.touch()
-        if x is not None:
-            self._touch(touch_action(x), now)
+        act = self.touch.update(self.device.touch(), self.device.touching(), now)
+        if act is not None:
+            self._touch(act, now)
+        self.show.tick(now)
         if self.lamp.follow(self.settings, self.live, now):
             self.pacer.changed()
         s = self.settings
@@ -146,28 +147,7 @@ class App:
             self.command(name, payload, now)
 
     def command(self, name: str, payload: bytes | bytearray | memoryview | str, now: int) -> None:
-        try:
-            action, value = commands.parse(name, payload)
-        except FrameError as e:
-            self.report(e)
-            return
-        if action in settings_mod.COMMANDS:
-            if settings_mod.apply(self.settings, action, value):
-                self._settings_changed(action, now)
-        elif action in ("next", "previous"):
-            self._advance(action, now)
-        elif action == "show":
-            interval = self._interval()
-            if self.show.show_id(str(value), now, interval):
-                self._shown(now)
-            else:
-                self.report(commands.CommandError(f"show: {value} is not on the card"))
-        else:
-            try:
-                self.store.record.reset(self.summary.width if self.summary else 0)
-            except FrameError as e:  # the card: say so, still re-read the manifest
-                self.report(e)
-            self.link.refresh_summary(now)
+        dispatch.command(self, name, payload, now)
 
     def _settings_changed(self, action: str, now: int) -> None:
         try:
@@ -182,6 +162,9 @@ class App:
         self.pacer.changed()
 
     def _touch(self, action: str, now: int) -> None:
+        if action == HOLD:  # for the bridge: the frame's `long_press` says what it does
+            self._event(state.touch_event(action, self.show.picture), now)
+            return
         self._event(state.touch_event(action), now)
         if action == "pause":
             self.command("pause", "OFF" if self.settings["paused"] else "ON", now)
@@ -255,6 +238,8 @@ class App:
 
     def _card_changed(self, now: int) -> None:
         self.show.resize()  # the count is read when the state is published
+        if self.show.arrived(now, self._interval()):
+            self._shown(now)
         if self.show.picture is None and self.settings["display"]:
             self._advance("next", now)
         self.pacer.changed()

@@ -5,8 +5,9 @@ commands, an int for brightness and interval, a picture id for show. Anything el
 CommandError (event code `bad_command`) and must change nothing.
 
 pause, display, brightness, auto_brightness and interval change a setting (`settings.apply`;
-the same value twice changes nothing); next and previous move one slide each time; show needs
-the picture on the card.
+the same value twice changes nothing); next and previous move one slide each time; show draws
+the picture now, or once it is downloaded (a photo sent to the frame); like and hide are the
+bridge's (the frame does nothing); notice shows a small icon for a while.
 """
 
 from .errors import FrameError
@@ -24,7 +25,14 @@ NAMES = (
     "interval",
     "show",
     "sync",
+    "like",
+    "hide",
+    "notice",
 )
+# Commands the bridge acts on (in Immich); the frame takes them without doing anything.
+BRIDGE = ("like", "hide")
+# The words of `notice`, each drawn as its own icon (icons.SHAPES) by the device.
+NOTICES = ("liked", "unliked", "hidden", "error")
 _SWITCHES = ("pause", "display", "auto_brightness")
 _DIGITS = "0123456789"
 
@@ -64,7 +72,7 @@ def parse(name: str, payload: bytes | bytearray | memoryview | str) -> tuple[str
     size = len(payload.encode()) if isinstance(payload, str) else len(payload)
     if size > MAX_PAYLOAD:
         raise CommandError(f"{name}: payload over {MAX_PAYLOAD} bytes")
-    if name in ("next", "previous", "sync"):
+    if name in ("next", "previous", "sync") or name in BRIDGE:
         return name, None
     text = _text(payload)
     if name in _SWITCHES:
@@ -72,6 +80,10 @@ def parse(name: str, payload: bytes | bytearray | memoryview | str) -> tuple[str
         if word not in ("ON", "OFF"):
             raise CommandError(f"{name}: {repr(text)[:40]} is not ON or OFF")
         return name, word == "ON"
+    if name == "notice":
+        if text not in NOTICES:
+            raise CommandError(f"notice: {repr(text)[:40]} is not one of {', '.join(NOTICES)}")
+        return name, text
     if name == "show":
         picture_id = text.lower()
         if not valid_id(picture_id):

@@ -35,6 +35,15 @@ class Device:
         """Show or hide the small offline icon over the picture."""
         raise NotImplementedError
 
+    def notice(self, word: str | None) -> None:
+        """Show the small icon for a `notice` word (commands.NOTICES) over the picture, or
+        take it away (None)."""
+        raise NotImplementedError
+
+    def touching(self) -> bool:
+        """Whether the screen is touched now (the press `touch` reported is still down)."""
+        raise NotImplementedError
+
     def backlight(self, level: float) -> None:
         """Backlight 0.0 (off) to 1.0."""
         raise NotImplementedError

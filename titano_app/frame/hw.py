@@ -67,6 +67,8 @@ class Board(Device):
             *pins, calibration=_calibration(os.getenv("TOUCH_CALIBRATION")), size=(480, 320)
         )
         self._pressed = False
+        self._up = 0  # readings without a touch since the last with one
+        self._notice: displayio.TileGrid | None = None
         self._clock_set = False
         self._clock_tried = -CLOCK_RETRY_MS
         cs = digitalio.DigitalInOut(board.ESP_CS)
@@ -108,13 +110,29 @@ class Board(Device):
             f.close()
             raise OSError("cannot draw " + path + ": " + str(e)) from None
         grid = displayio.TileGrid(bitmap, pixel_shader=bitmap.pixel_shader)
-        offline = self._icon in self._group
+        keep = [g for g in (self._icon, self._notice) if g is not None and g in self._group]
         while len(self._group):
             self._group.pop()
         self._group.append(grid)
-        if offline:
-            self._group.append(self._icon)
+        for g in keep:
+            self._group.append(g)
         self._file = f
+
+    def notice(self, word: str | None) -> None:
+        if self._notice is not None and self._notice in self._group:
+            self._group.remove(self._notice)
+        self._notice = None
+        if word is None:
+            return
+        from . import icons  # only once a notice comes: most frames never get one
+
+        width, height = icons.size(word)
+        bitmap = displayio.Bitmap(width, height, 2)
+        icons.paint(bitmap, word)
+        palette = displayio.Palette(2)
+        palette[1] = icons.color(word)
+        self._notice = displayio.TileGrid(bitmap, pixel_shader=palette, x=icons.X, y=icons.Y)
+        self._group.append(self._notice)
 
     def offline(self, flag: bool) -> None:
         shown = self._icon in self._group
@@ -132,12 +150,20 @@ class Board(Device):
     def touch(self) -> int | None:
         point = self._touch.touch_point
         if point is None:
-            self._pressed = False
+            # A resistive screen misses a reading now and then under a held finger: two in a
+            # row end the press, so a long press is not cut into taps.
+            self._up += 1
+            if self._up >= 2:
+                self._pressed = False
             return None
+        self._up = 0
         if self._pressed:
             return None
         self._pressed = True
         return int(point[0])
+
+    def touching(self) -> bool:
+        return self._pressed
 
     def feed(self) -> None:
         self._dog.feed()

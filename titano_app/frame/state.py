@@ -32,7 +32,7 @@ LIVE = (
     "boot",
 )
 SYNC = ("idle", "syncing", "offline", "error")
-TOUCH = ("next", "previous", "pause")
+TOUCH = ("next", "previous", "pause", "hold")
 DETAIL_LIMIT = 200  # keeps an event small whatever went wrong
 
 
@@ -69,10 +69,13 @@ def state_json(settings: Mapping[str, object], live: dict[str, object]) -> str:
     return json.dumps(doc)
 
 
-def touch_event(action: str) -> str:
+def touch_event(action: str, picture: str | None = None) -> str:
+    """A touch; a long press (`hold`) names the picture it was on, for the bridge to act on."""
     if action not in TOUCH:
         raise ValueError("touch action " + repr(action))
-    return json.dumps({"event": "touch", "action": action})
+    if picture is None:
+        return json.dumps({"event": "touch", "action": action})
+    return json.dumps({"event": "touch", "action": action, "picture": picture})
 
 
 def shown_event(picture_id: str) -> str:

@@ -3,8 +3,10 @@
 - settings: a dict (read from a settings.toml by `__main__`).
 - SD card: a folder; `statvfs` can be replaced to simulate a small or full card.
 - screen: `screen.Screen`, a PNG rewritten after every draw.
-- light level and touches: set `light` / call `press(x)` in-process, or append lines to the
-  control file: `light <0-65535>`, `touch <x 0-479>`, `wifi off`, `wifi on`.
+- light level and touches: set `light` / call `press(x)` (a tap) or `hold(x)` then `release()`
+  (a long press) in-process, or append lines to the control file: `light <0-65535>`,
+  `touch <x 0-479>`, `hold <x>`, `release 0`, `wifi off`, `wifi on`.
+- notices: the icon shown is `screen.notice_word`, every one shown is in `notices`.
 - network: a `pool.FlakyPool` (CPython sockets that can fail on demand).
 - watchdog: `feed()` counts feeds and keeps the longest gap between two of them on `clock`
   (milliseconds; the app's clock when a test passes the same one), which must stay under the
@@ -41,6 +43,8 @@ class SimDevice(Device):
         self.ssl_context = None
         self.light_level = 20000
         self.touches: list[int] = []
+        self.holding = False
+        self.notices: list[str | None] = []
         self.feeds = 0
         self.clock = clock or (lambda: time.monotonic_ns() // 1000000)
         self._epoch = time.time() - self.clock() / 1000
@@ -78,8 +82,23 @@ class SimDevice(Device):
     def backlight(self, level: float) -> None:
         self.screen.backlight(level)
 
+    def notice(self, word: str | None) -> None:
+        self.screen.notice(word)
+        self.notices.append(word)
+
     def press(self, x: int) -> None:
         self.touches.append(x)
+
+    def hold(self, x: int) -> None:
+        """A finger down at `x` that stays until `release()`."""
+        self.touches.append(x)
+        self.holding = True
+
+    def release(self) -> None:
+        self.holding = False
+
+    def touching(self) -> bool:
+        return self.holding and not self.touches
 
     def light(self) -> int:
         self._read_control()
@@ -108,6 +127,10 @@ class SimDevice(Device):
             self.light_level = min(65535, int(value))
         elif what == "touch" and value.isdigit():
             self.touches.append(min(479, int(value)))
+        elif what == "hold" and value.isdigit():
+            self.hold(min(479, int(value)))
+        elif what == "release":
+            self.release()
         elif what == "wifi":
             self.flaky.down = value == "off"
 

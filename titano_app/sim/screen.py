@@ -14,6 +14,8 @@ from displayio._area import Area  # type: ignore[import-untyped]
 from displayio._displaycore import _DisplayCore  # type: ignore[import-untyped]
 from PIL import Image, ImageEnhance
 
+from titano_app.frame import icons
+
 WIDTH, HEIGHT = 480, 320
 
 
@@ -37,8 +39,19 @@ def offline_icon() -> displayio.TileGrid:
     return displayio.TileGrid(bitmap, pixel_shader=palette, x=462, y=6)
 
 
+def notice_icon(word: str) -> displayio.TileGrid:
+    """The icon the board draws for a `notice` word, from the same shapes (frame.icons)."""
+    width, height = icons.size(word)
+    bitmap = displayio.Bitmap(width, height, 2)
+    icons.paint(bitmap, word)
+    palette = displayio.Palette(2)
+    palette[1] = icons.color(word)
+    return displayio.TileGrid(bitmap, pixel_shader=palette, x=icons.X, y=icons.Y)
+
+
 class Screen:
-    """A picture, the offline icon and the backlight; `save()` writes what the panel shows."""
+    """A picture, the offline and notice icons and the backlight; `save()` writes what the
+    panel shows."""
 
     def __init__(self, png: Path) -> None:
         self.png = png
@@ -48,6 +61,8 @@ class Screen:
         self._group = displayio.Group()
         self._core.set_root_group(self._group)
         self._icon = offline_icon()
+        self._notice: displayio.TileGrid | None = None
+        self.notice_word: str | None = None  # the notice icon shown now
         self._file: BinaryIO | None = None
 
     def show(self, path: str) -> None:
@@ -57,12 +72,12 @@ class Screen:
         except Exception as e:  # Blinka raises ValueError & co for a bad file; the board OSError
             f.close()
             raise OSError(f"cannot draw {path}: {e}") from None
-        offline = self._icon in self._group
+        keep = [g for g in (self._icon, self._notice) if g is not None and g in self._group]
         while len(self._group):
             self._group.pop()
         self._group.append(displayio.TileGrid(bitmap, pixel_shader=bitmap.pixel_shader))
-        if offline:
-            self._group.append(self._icon)
+        for g in keep:
+            self._group.append(g)
         if self._file is not None:
             self._file.close()
         self._file = f
@@ -76,6 +91,15 @@ class Screen:
             else:
                 self._group.remove(self._icon)
             self.save()
+
+    def notice(self, word: str | None) -> None:
+        if self._notice is not None and self._notice in self._group:
+            self._group.remove(self._notice)
+        self._notice = None if word is None else notice_icon(word)
+        if self._notice is not None:
+            self._group.append(self._notice)
+        self.notice_word = word
+        self.save()
 
     def backlight(self, level: float) -> None:
         if level != self.brightness:

@@ -7,14 +7,16 @@ The test drives and watches it through:
 
 - the environment: settings.toml's values (the VM's `os.getenv` reads the environment, as the
   board's reads settings.toml), `TITANO_CARD` (the card's folder), `TITANO_CARD_BYTES` (its
-  size; the real folder's free space without it), `TITANO_CONTROL` (a file of lines `touch <x>`,
-  `light <0-65535>`, `wifi off`, `wifi on`, read as the app polls touch and light);
+  size; the real folder's free space without it), `TITANO_CONTROL` (a file of lines `touch <x>`
+  (a tap), `hold <x>` and `release 0` (a long press), `light <0-65535>`, `wifi off`,
+  `wifi on`, read as the app polls touch and light);
 - lines on standard output that start with "@@": `@@show <path> <bytes>` for each picture drawn
   (after the checks `displayio.OnDiskBitmap` makes), `@@low <bytes>` when the free heap the app
   reads (`mem_free`, at the start of each tick, right after the main loop's collection) is the
   lowest yet by another LOW_STEP bytes, `@@feeds <n>` every FEEDS_SAID watchdog feeds, `@@dog
   <ms>` for a gap between two feeds longer than the board's 16 s watchdog, `@@offline 0|1` and
-  `@@backlight <percent>` as the screen changes; and once, at the first tick, what
+  `@@backlight <percent>` and `@@notice <word>|-` (the feedback icon shown, or none) as the
+  screen changes; and once, at the first tick, what
   `micropython.mem_info()` prints (its "max free sz" is the largest free block, in 16-byte
   blocks: what fragmentation leaves of the free heap).
 """
@@ -64,6 +66,7 @@ class Board(Device):
         self._control = os.getenv("TITANO_CONTROL")
         self._control_at = 0
         self._touches: list[int] = []
+        self._holding = False
         self._light = 20000
         self._wifi = True
         self._fed = _ms()
@@ -101,6 +104,12 @@ class Board(Device):
     def offline(self, flag: bool) -> None:
         print("@@offline", 1 if flag else 0)
 
+    def notice(self, word: str | None) -> None:
+        print("@@notice", word or "-")
+
+    def touching(self) -> bool:
+        return self._holding and not self._touches
+
     def backlight(self, level: float) -> None:
         print("@@backlight", int(level * 100))
 
@@ -132,6 +141,11 @@ class Board(Device):
         what, value = words
         if what == "touch":
             self._touches.append(int(value))
+        elif what == "hold":
+            self._touches.append(int(value))
+            self._holding = True
+        elif what == "release":
+            self._holding = False
         elif what == "light":
             self._light = int(value)
         elif what == "wifi":

@@ -14,7 +14,11 @@ changes `width`/`height` but the preview stays unedited unless asked with `edite
 partner's asset reads `isFavorite: false` though the favourites filter finds it; a fresh
 upload (`add_asset(previewed=False)`) has no thumbhash and its preview answers 404 "Asset media
 not found" until `make_previews`; members of a `stack` are all listed, and `withStacked: true`
-names their primary. Break it on purpose with
+names their primary. It takes the writes a frame's like and hide make, as Immich 3 does:
+`PUT /assets` (`isFavorite`; a row change, so `updatedAt` moves) refuses the whole call with
+400 "Not found or no asset.update access" when one asset is not the key user's own (a
+partner's); `POST /tags` refuses a name already taken; `PUT /tags/{id}/assets` answers one
+result per asset (`duplicate`, or `no_permission` for a partner's). Break it on purpose with
 `fail_next`, `delay`, `truncate_next`, `garbage_next` and `no_length_next`, each for one path
 prefix or all.
 Inspect traffic with `requests`, `count()` and `bytes_sent`.

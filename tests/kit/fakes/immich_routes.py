@@ -19,7 +19,7 @@ from typing import Any
 from tests.kit.fakes import immich_dto as dto
 from tests.kit.fakes.images import render
 from tests.kit.fakes.immich_model import Library
-from tests.kit.fakes.immich_rows import ApiKey, Asset
+from tests.kit.fakes.immich_rows import ApiKey, Asset, Tag, new_id
 from tests.kit.fakes.immich_search import SearchCache
 
 VERSION = (3, 0, 3)
@@ -236,6 +236,52 @@ def faces(call: Call) -> Reply:
     return json_reply([dto.face(call.lib, f) for f in found])
 
 
+def _owned(call: Call, ids: list[str]) -> bool:
+    """Immich's write access: only the key user's own assets (not a partner's) may change."""
+    return all(
+        (a := call.lib.assets.get(i)) is not None and a.owner_id == call.lib.owner.id for i in ids
+    )
+
+
+def update_assets(call: Call) -> Reply:
+    ids = list(call.body.get("ids", []))
+    if not _owned(call, ids):  # the whole call is refused, nothing changes
+        return error_reply(400, "Not found or no asset.update access")
+    if "isFavorite" in call.body:
+        change = call.lib.favorite if call.body["isFavorite"] else call.lib.unfavorite
+        for asset_id in ids:  # a row change: `updatedAt` moves, as in Immich
+            change(asset_id)
+    return Reply(204, b"")
+
+
+def create_tag(call: Call) -> Reply:
+    name = str(call.body["name"])
+    if any(t.name == name and t.parent_id is None for t in call.lib.tags.values()):
+        return error_reply(400, "A tag with that name already exists")
+    tag = Tag(new_id(), name, None, call.lib.now, call.body.get("color"))
+    call.lib.tags[tag.id] = tag
+    call.lib.version += 1
+    return json_reply(dto.tag(call.lib, tag), 201)
+
+
+def tag_assets(call: Call) -> Reply:
+    tag_id = call.params["id"]
+    if tag_id not in call.lib.tags:
+        return error_reply(400, "Not found or no tag.asset access")
+    results: list[dict[str, Any]] = []
+    for asset_id in call.body.get("ids", []):
+        asset = call.lib.assets.get(asset_id)
+        if asset is None or not _owned(call, [asset_id]):
+            results.append({"id": asset_id, "success": False, "error": "no_permission"})
+        elif tag_id in asset.tag_ids:
+            results.append({"id": asset_id, "success": False, "error": "duplicate"})
+        else:
+            asset.tag_ids.add(tag_id)  # the tag table: the asset's `updatedAt` stays
+            call.lib.version += 1
+            results.append({"id": asset_id, "success": True})
+    return json_reply(results)
+
+
 ROUTES = (
     Route("GET", "/server/ping", None, ping),
     Route("GET", "/server/version", None, version),
@@ -247,6 +293,9 @@ ROUTES = (
     Route("GET", "/albums", "album.read", albums),
     Route("GET", "/people", "person.read", people),
     Route("GET", "/tags", "tag.read", tags),
+    Route("PUT", "/assets", "asset.update", update_assets),
+    Route("POST", "/tags", "tag.create", create_tag),
+    Route("PUT", "/tags/{id}/assets", "tag.asset", tag_assets),
     Route("GET", "/memories", "memory.read", memories),
     Route("GET", "/faces", "face.read", faces),
 )
