@@ -1,4 +1,4 @@
-"""Taps and long presses (frame.touch), the notice icons (frame.icons, frame.show) and the
+"""Taps and long presses (frame.level), the notice icons (frame.icons, frame.show) and the
 commands they add: pure, on CPython."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import json
 import pytest
 
 from titano_app.frame import commands, icons, state
-from titano_app.frame.touch import HOLD_MS, Touch
+from titano_app.frame.level import HOLD_MS, Touch
 
 
 def test_a_tap_acts_on_its_third_when_the_finger_lifts() -> None:

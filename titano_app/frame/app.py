@@ -10,17 +10,17 @@ publish the state when due. Errors are reported as events and never stop the sho
 import gc
 import time
 
-from . import VERSION, dispatch, state
+from . import VERSION, state
 from .backlight import Backlight
 from .config import Config
 from .errors import FrameError, out_of_memory
 from .fetch import Fetcher
+from .level import HOLD, Touch
 from .link import Link, LinkError
 from .manifest import ManifestError
 from .show import Show
 from .summary import DIGESTS, Summary, parse_summary
 from .sync import Round
-from .touch import HOLD, Touch
 
 try:  # the board has no contextlib, hence no suppress()
     from collections.abc import Callable, Iterator
@@ -147,6 +147,8 @@ class App:
             self.command(name, payload, now)
 
     def command(self, name: str, payload: bytes | bytearray | memoryview | str, now: int) -> None:
+        from . import dispatch  # at the first command, not at boot: the heap is tight then
+
         dispatch.command(self, name, payload, now)
 
     def _settings_changed(self, action: str, now: int) -> None:
