@@ -240,8 +240,11 @@ class App:
 
     def _card_changed(self, now: int) -> None:
         self.show.resize()  # the count is read when the state is published
-        if self.show.arrived(now, self._interval()):
-            self._shown(now)
+        if self.show.wanted is not None:  # a picture sent to the frame (dispatch is loaded)
+            from . import dispatch
+
+            if dispatch.arrived(self, now):
+                self._shown(now)
         if self.show.picture is None and self.settings["display"]:
             self._advance("next", now)
         self.pacer.changed()

@@ -22,7 +22,6 @@ import gc
 
 from . import topics as topics_mod
 from .client import MAX_MESSAGE, Client
-from .commands import CommandError
 from .errors import FrameError, out_of_memory
 from .inbox import Inbox
 from .manifest import ManifestError
@@ -124,7 +123,9 @@ class Link:
         elif topic == self.topics.manifest:
             self.problems.append(ManifestError(f"summary is {what} (limit {MAX_MESSAGE})"))
         elif name is not None:
-            self.problems.append(CommandError(f"{name}: payload is {what} (limit {MAX_MESSAGE})"))
+            # commands.CommandError's code, without importing `commands` at boot (dispatch does)
+            detail = f"{name}: payload is {what} (limit {MAX_MESSAGE})"
+            self.problems.append(FrameError("bad_command", detail))
 
     def _fail(self, now_ms: int, what: str, error: Exception) -> LinkError:
         self.connected = False

@@ -1,6 +1,6 @@
-"""The slideshow: which picture is on screen, when the next one is due, drawing it, and the
-notice icon over it for NOTICE_MS (the bridge's answer to a like, hide or send). Does I/O
-through the store (card listings) and the device (drawing).
+"""The slideshow: which picture is on screen, when the next one is due, drawing it, and when
+the notice icon goes (`dispatch` shows it, and holds a picture sent before it is on the card).
+Does I/O through the store (card listings) and the device (drawing).
 
 Order comes from `playlist.Shuffle` over the card's picture numbers, so every picture is shown
 once per cycle whatever the library size; only the current picture's id is kept. The file drawn
@@ -9,9 +9,6 @@ is never deleted, even once retired.
 """
 
 from .playlist import Shuffle
-
-WANT_MS = 600000  # a picture asked for before it is on the card is shown if it comes by then
-NOTICE_MS = 3000
 
 try:  # the board has no contextlib, hence no suppress()
     from collections.abc import Callable
@@ -33,8 +30,8 @@ class Show:
         self.due_ms = 0
         self.shown = 0
         self.wanted: str | None = None  # asked for by `show` before it was on the card
-        self._wanted_until = 0
-        self._notice_until = -1  # when the notice icon shown goes; -1: none shown
+        self.wanted_until = 0
+        self.notice_until = -1  # when the notice icon shown goes; -1: none shown
 
     def resize(self) -> None:
         """The card's pictures changed: tell the shuffle, keeping the picture on screen."""
@@ -72,30 +69,9 @@ class Show:
             self._shuffle.shown(index)
         return True
 
-    def want(self, picture_id: str, now_ms: int) -> None:
-        """Show `picture_id` once it is downloaded (a photo just sent to the frame), if that
-        is within WANT_MS; a later `show` replaces it."""
-        self.wanted, self._wanted_until = picture_id, now_ms + WANT_MS
-
-    def arrived(self, now_ms: int, interval_s: int) -> bool:
-        """The card changed: draw the wanted picture if it is there now; True when drawn."""
-        wanted = self.wanted
-        if wanted is None or now_ms > self._wanted_until:
-            self.wanted = None
-            return False
-        if not self.show_id(wanted, now_ms, interval_s):
-            return False
-        self.wanted = None
-        return True
-
-    def notice(self, word: str, now_ms: int) -> None:
-        """Show the icon for `word` (commands.NOTICES) for NOTICE_MS."""
-        self._device.notice(word)
-        self._notice_until = now_ms + NOTICE_MS
-
     def tick(self, now_ms: int) -> None:
-        if 0 <= self._notice_until <= now_ms:
-            self._notice_until = -1
+        if 0 <= self.notice_until <= now_ms:  # the notice icon's time is up
+            self.notice_until = -1
             self._device.notice(None)
 
     def redraw(self) -> None:
