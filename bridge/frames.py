@@ -269,8 +269,8 @@ class FrameState:
         if not self.selection.advance(lib, Sources.of(self.frame, lib), policy):
             self.book = None
             return None
-        if self.guests and any(a in self.guests for a in self.selection.moved or ()):
-            self.book = None  # a guest the frame also holds: its line is the rebuild's to make
+        if self._guests_in(self.selection.moved or (), self.selection.selected):
+            self.book = None
             return None
         change = book.patch(self.versions)
         if change is None:
@@ -298,6 +298,17 @@ class FrameState:
         if not plan.steps:
             self.settle(lib, mirror_version)
         return Outcome(plan if plan.steps else None, built, len(book.selected))
+
+    def _guests_in(self, moved: Iterable[str], selected: Mapping[str, Asset]) -> bool:
+        """Whether a guest is among the photos that moved, or (pairing portraits, where a
+        patch re-pairs photos that did not move) among those shown anyway: its line, its own
+        or the frame's, is then the rebuild's to make."""
+        guests = self.guests
+        if not guests:
+            return False
+        if any(a in guests for a in moved):
+            return True
+        return self.frame.image.pair_portraits and any(g in selected for g in guests)
 
     def rebuild(
         self,

@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 
 import pytest
 
+from bridge import guests as guests_mod
 from bridge.frames import FrameState, Mirror, Versions
 from bridge.selection import Selection
 from bridge.sources import Asset, Policy
@@ -126,6 +127,19 @@ class Run:
         return len(outcome.plan.steps)
 
 
+def _guests(rng: random.Random, lib: Library, now: int) -> dict[str, guests_mod.Guest]:
+    """Photos sent to the frames: some from outside their sources, some they hold anyway; or
+    none (all left)."""
+    if rng.random() < 0.5:
+        return {}
+    ids = [_id(rng) for _ in range(rng.randrange(3))]
+    ids += rng.sample(sorted(lib.assets), min(len(lib.assets), rng.randrange(3)))
+    return {
+        i: guests_mod.Guest(f"{rng.getrandbits(32):08x}", now - rng.randrange(99), now + 600)
+        for i in ids
+    }
+
+
 def _runs(incremental: bool, max_removal: float) -> list[Run]:
     shared: dict[str, Versions] = {}
     selections: dict[object, Selection] = {}
@@ -150,8 +164,13 @@ def test_patched_manifests_are_byte_identical_to_full_rebuilds(seed: int) -> Non
     max_removal = rng.choice((0.5, 1.0))
     full, patched = _runs(False, max_removal), _runs(True, max_removal)
     now = 1_700_000_000
+    guests: dict[str, guests_mod.Guest] = {}
     for _ in range(60):
         deliver = rng.random() > 0.05  # now and then a publish fails: both retry it
+        if rng.random() < 0.15:  # guests come and go (on both paths at the same steps)
+            guests, known = _guests(rng, lib, now), guests.keys()
+            for run in patched + full:
+                run.state.set_guests(guests, known=known)
         for ours, theirs in zip(patched, full, strict=True):
             sent = ours.step(lib, now, deliver), theirs.step(lib, now, deliver)
             assert sent[0] == sent[1], ours.state.frame.id
