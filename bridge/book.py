@@ -30,11 +30,14 @@ WIDTHS = range(manifest.MAX_WIDTH + 1)
 @dataclass(frozen=True, slots=True)
 class Change:
     """What a patch did to a frame: `pictures` changed, `removed` photos left the frame,
-    `pages` were written anew."""
+    `pages` were written anew; `before` photos were on the frame, and `gone` are the ones
+    that left (what the removal brake judges)."""
 
     pictures: int
     removed: int
     pages: int = 0
+    before: int = 0
+    gone: tuple[str, ...] = ()
 
 
 def _line(picture_id: str) -> int:
@@ -68,6 +71,7 @@ class Book:
         "pages",
         "pair_of",
         "pairing",
+        "photos",
         "selection",
         "sizes",
         "width",
@@ -97,6 +101,7 @@ class Book:
         self.digests = dict(built.digests)
         self.width = built.width
         self.last = built  # what the broker holds once it is published
+        self.photos = len(selected)  # the photos on its pages
 
     def _count(self, picture_id: str, sign: int) -> None:
         size = sign * _line(picture_id)
@@ -115,14 +120,16 @@ class Book:
         """Apply what moved in the selection's last generation (the book being at the one
         before). None: the manifest would drop pictures; rebuild it whole."""
         moved = self.selection.moved
+        before = self.photos
         if not moved:
-            return Change(0, 0)
-        removed = sum(1 for asset_id in moved if asset_id not in self.selected)
+            return Change(0, 0, 0, before)
+        gone = tuple(asset_id for asset_id in moved if asset_id not in self.selected)
         delta = self._repair(moved, versions) if self.pairing else self._singles(moved, versions)
         pages = self._write(delta)
         if pages is None:
             return None
-        return Change(len(delta), removed, pages)
+        self.photos = len(self.selected)
+        return Change(len(delta), len(gone), pages, before, gone)
 
     def _singles(self, moved: list[str], versions: Versioning) -> dict[str, str | None]:
         selected = self.selected

@@ -263,10 +263,11 @@ class FrameState:
             return Outcome(None)
         if change.removed:
             # The guard judges removals: with nothing removed from what the broker holds (this
-            # build) there is nothing for it to hold back, so a change that only adds or
-            # updates photos does not pay for a look at the whole manifest.
-            previous = published_pictures(retained, self.pages)
-            held = self.brake.judge(self.frame, lib, policy, retained, previous, book.selected, now)
+            # build) there is nothing for it to hold back. What it holds is the last build,
+            # so the guard counts from the change, not from the whole published manifest.
+            counts = (change.before, change.gone)
+            src = book.last.sources
+            held = self.brake.judge_patch(self.frame, lib, policy, src, counts, now)
             if held:
                 self.book = None
                 self._settled = self._inputs(lib, mirror_version)
