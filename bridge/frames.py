@@ -201,10 +201,12 @@ class FrameState:
         self.selection = selection or Selection()
         self.pages = PageCache()
         self._settled: tuple[int, int, int, int] | None = None
-        self.book: Book | None = None
+        self.book: Book | None = None  # shared with the frames whose pages are the same
+        self.last: manifest.Manifest | None = None  # this frame's last build
         self._book_at: tuple[int, int] | None = None  # (generation, mirror) the book is out at
-        # Work done, for tests and the benchmark: whole rebuilds, patches, pages written.
-        self.rebuilds = self.patches = self.pages_built = 0
+        # Work done, for tests and the benchmark: whole rebuilds, patches, pages written, and
+        # published manifests read back whole (what the removal brake of a patch does without).
+        self.rebuilds = self.patches = self.pages_built = self.read_back = 0
 
     def settle(self, lib: Library, mirror_version: int) -> None:
         """Everything planned is published: a confirmed removal is out, and rebuilding is
@@ -266,7 +268,7 @@ class FrameState:
             # build) there is nothing for it to hold back. What it holds is the last build,
             # so the guard counts from the change, not from the whole published manifest.
             counts = (change.before, change.gone)
-            src = book.last.sources
+            src = self.last.sources if self.last else None
             held = self.brake.judge_patch(self.frame, lib, policy, src, counts, now)
             if held:
                 self.book = None
@@ -274,7 +276,9 @@ class FrameState:
                 return Outcome(None, assets=len(book.selected), held=held)
         # The broker holds the last build (checked by `evaluate`), so the plan is made against
         # it rather than by parsing back `retained`: the same plan, for less.
-        built, plan = book.manifest(self.url, self.frame.image.format, now)
+        assert self.last is not None  # set with the book
+        built, plan = book.manifest(self.last, self.url, self.frame.image.format, now)
+        self.last = built
         if not plan.steps:
             self.settle(lib, mirror_version)
         return Outcome(plan if plan.steps else None, built, len(book.selected))
@@ -299,6 +303,7 @@ class FrameState:
             assets = select(self.frame, lib, policy)
             self.selection.replace(assets, lib.generation)
         previous = published_pictures(retained, self.pages)
+        self.read_back += 1
         held = self.brake.judge(self.frame, lib, policy, retained, previous, assets, now)
         if held:
             self._settled = self._inputs(lib, mirror_version)
@@ -312,7 +317,7 @@ class FrameState:
             pages = {s: POOL.share(p, built.digests[s]) for s, p in built.pages.items()}
             built = dataclasses.replace(built, pages=pages)
         if self.incremental and not built.dropped:
-            self.book = Book(self.selection, found, built, self.frame.image.pair_portraits)
+            self.book, self.last = self._book(found, built), built
         if built.dropped:
             log.warning(
                 "frame %s: %d pictures do not fit in a manifest; keeping the %d newest",
@@ -324,3 +329,12 @@ class FrameState:
         if not plan.steps:
             self.settle(lib, mirror_version)
         return Outcome(plan if plan.steps else None, built, len(assets))
+
+    def _book(self, found: Iterable[str], built: manifest.Manifest) -> Book:
+        """The book of this build: the one another frame made of the same pages, or a new one."""
+        key = (id(self.versions), self.frame.image.pair_portraits)
+        book = self.selection.books.get(key)
+        if book is None or not book.same(built):
+            book = Book(self.selection, found, built, key[1])
+            self.selection.books[key] = book
+        return book
