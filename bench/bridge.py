@@ -265,7 +265,7 @@ def main() -> None:
 def scale(sizes: list[int], frames: list[int], runs: int, write: bool) -> None:
     import bridgescale
 
-    text = bridgescale.intro(runs)
+    text = bridgescale.intro(runs, ",".join(map(str, frames)))
     with tempfile.TemporaryDirectory() as tmp:
         text += bridgescale.grid(sizes, frames, runs, Path(tmp))
     print(text)

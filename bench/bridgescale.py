@@ -240,7 +240,7 @@ def _table(size: int, layout: str, rows: list[str]) -> str:
 
 INTRO = """## Bridge at scale
 
-`bench/bridge.py --frames 1,10,50` ({when}, Python {py}, {machine}; load average before the
+`bench/bridge.py --frames {frames}` ({when}, Python {py}, {machine}; load average before the
 run {load}): the fake Immich seeded with N favourites (half of them portraits), a real
 Mosquitto, and a bridge in a process of its own. Two layouts: every frame shows every favourite
 (every other frame pairs portraits), so a change touches every frame; and frame 0 shows the
@@ -255,7 +255,7 @@ version, pair, page and digest every frame's whole library.
 """
 
 
-def intro(runs: int) -> str:
+def intro(runs: int, frames: str = "1,10,50") -> str:
     import platform
     import sys
 
@@ -268,4 +268,4 @@ def intro(runs: int) -> str:
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     return INTRO.format(when=time.strftime("%Y-%m-%d"), py=sys.version.split()[0],
                         machine=machine, load=load, runs=runs, patched=PATCHED,
-                        full=FULL)  # fmt: skip
+                        full=FULL, frames=frames)  # fmt: skip
