@@ -28,6 +28,7 @@ import argparse
 import hashlib
 import json
 import logging
+import os
 import statistics
 import sys
 import tempfile
@@ -244,7 +245,14 @@ def main() -> None:
     parser.add_argument(
         "--frames", help="e.g. 1,10,50: the scale grid (frames × sizes), patched vs full rebuild"
     )
+    parser.add_argument(
+        "--no-discovery",
+        action="store_true",
+        help="the scale grid's bridge publishes no Home Assistant discovery (needed at 50 frames)",
+    )
     args = parser.parse_args()
+    if args.no_discovery:
+        os.environ["BENCH_BRIDGE_NO_DISCOVERY"] = "1"
     logging.basicConfig(level=logging.WARNING)
     sizes = [int(s) for s in args.sizes.split(",")]
     if args.frames:
@@ -265,7 +273,7 @@ def main() -> None:
 def scale(sizes: list[int], frames: list[int], runs: int, write: bool) -> None:
     import bridgescale
 
-    text = bridgescale.intro(runs)
+    text = bridgescale.intro(runs, ",".join(map(str, frames)))
     with tempfile.TemporaryDirectory() as tmp:
         text += bridgescale.grid(sizes, frames, runs, Path(tmp))
     print(text)

@@ -10,10 +10,15 @@ out byte for byte the same.
 That holds while the broker holds exactly the last build, which the caller checks: pairing then
 starts from the same pairs a full rebuild would read back. A manifest that had to drop pictures
 for size is never patched (which pictures fit depends on every page's dates).
+
+Frames that show the same selection with the same versions and the same pages share one book
+(`Selection.books`): a change is paired, versioned and paged once for all of them, and each
+frame keeps only its own last manifest (its summary names its own URL).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -30,11 +35,14 @@ WIDTHS = range(manifest.MAX_WIDTH + 1)
 @dataclass(frozen=True, slots=True)
 class Change:
     """What a patch did to a frame: `pictures` changed, `removed` photos left the frame,
-    `pages` were written anew."""
+    `pages` were written anew; `before` photos were on the frame, and `gone` are the ones
+    that left (what the removal brake judges)."""
 
     pictures: int
     removed: int
     pages: int = 0
+    before: int = 0
+    gone: tuple[str, ...] = ()
 
 
 def _line(picture_id: str) -> int:
@@ -58,16 +66,18 @@ class Versioning(Protocol):
 
 
 class Book:
-    """The frame's last build: selection, pairs, pages and their sizes."""
+    """The last build of the frames that share it: selection, pairs, pages and their sizes."""
 
     __slots__ = (
+        "change",
         "count",
         "digests",
-        "last",
+        "generation",
         "lone",
         "pages",
         "pair_of",
         "pairing",
+        "photos",
         "selection",
         "sizes",
         "width",
@@ -96,7 +106,19 @@ class Book:
         self.pages = dict(built.pages)
         self.digests = dict(built.digests)
         self.width = built.width
-        self.last = built  # what the broker holds once it is published
+        self.photos = len(selected)  # the photos on its pages
+        self.generation = selection.generation  # the selection's, the pages are at
+        self.change: Change | None = None  # the last patch, for the frames that share the book
+
+    def same(self, built: manifest.Manifest) -> bool:
+        """Whether `built`, made at the book's generation, has the book's pages (so the frame
+        that made it can share the book)."""
+        return (
+            self.generation == self.selection.generation
+            and self.width == built.width
+            and self.digests == built.digests
+            and self.pages == built.pages
+        )
 
     def _count(self, picture_id: str, sign: int) -> None:
         size = sign * _line(picture_id)
@@ -114,15 +136,28 @@ class Book:
     def patch(self, versions: Versioning) -> Change | None:
         """Apply what moved in the selection's last generation (the book being at the one
         before). None: the manifest would drop pictures; rebuild it whole."""
+        generation = self.selection.generation
+        if generation == self.generation and self.change is not None:
+            return dataclasses.replace(self.change, pages=0)  # another frame patched it
+        if generation != self.generation + 1:
+            return None
+        change = self._patch(versions)
+        # A failed patch leaves the book half written: no frame may use it any more.
+        self.generation, self.change = (generation, change) if change else (-2, None)
+        return change
+
+    def _patch(self, versions: Versioning) -> Change | None:
         moved = self.selection.moved
+        before = self.photos
         if not moved:
-            return Change(0, 0)
-        removed = sum(1 for asset_id in moved if asset_id not in self.selected)
+            return Change(0, 0, 0, before)
+        gone = tuple(asset_id for asset_id in moved if asset_id not in self.selected)
         delta = self._repair(moved, versions) if self.pairing else self._singles(moved, versions)
         pages = self._write(delta)
         if pages is None:
             return None
-        return Change(len(delta), removed, pages)
+        self.photos = len(self.selected)
+        return Change(len(delta), len(gone), pages, before, gone)
 
     def _singles(self, moved: list[str], versions: Versioning) -> dict[str, str | None]:
         selected = self.selected
@@ -234,12 +269,11 @@ class Book:
         return regrouped
 
     def manifest(
-        self, url: str, fmt: str, generated: int
+        self, last: manifest.Manifest, url: str, fmt: str, generated: int
     ) -> tuple[manifest.Manifest, manifest.PublishPlan]:
-        """The patched manifest, and what to publish over the last build to get there."""
+        """A frame's patched manifest, and what to publish over its `last` build to get there."""
         pages, count, width = dict(self.pages), self.count, self.width
         # The sources only change with the config, which a restart rebuilds from scratch.
-        src = self.last.sources
+        src = last.sources
         built = manifest.assemble(pages, self.digests, count, width, url, fmt, generated, 0, src)
-        self.last, last = built, self.last
         return built, manifest.diff_from(last, built)

@@ -121,14 +121,35 @@ class Brake:
         summary = manifest.parse_summary(retained.summary) if retained.summary else None
         digest = sources_digest(frame, policy.include_archived, policy.include_partners)
         changed = summary is not None and summary.sources not in (None, digest)
-        counts = {}
-        for s in frame.sources:
-            if s.kind != "memories":  # memories empty out by themselves, day by day
-                key = lib.key(s.kind, s.value)
-                counts[(s.kind, str(s.value))] = len(lib.members.get(key, ())) if key else 0
-        walked = lib.walked_at.timestamp() if lib.walked_at is not None else None
         kept = assets.keys() | lib.expired
-        return self.check(photos_of(previous), kept, counts, changed, (lib.walks, walked), now)
+        return self.check(photos_of(previous), kept, _counts(frame, lib), changed, _walks(lib), now)
+
+    def judge_patch(
+        self,
+        frame: FrameConfig,
+        lib: Library,
+        policy: Policy,
+        src: str | None,
+        counts: tuple[int, Iterable[str]],
+        now: float,
+    ) -> int:
+        """`judge` for a patched change, from what the last build knows instead of the whole
+        published manifest: the same decision for what it costs to read the photos removed.
+
+        `src`: the digest the published summary carries; `counts`: (photos the published
+        manifest holds, photos the change takes out of the frame's selection). The broker
+        holds exactly the last build, whose photos are the selection before the change, so
+        these are `before` and `before - kept` of `check`."""
+        before, gone = counts
+        digest = sources_digest(frame, policy.include_archived, policy.include_partners)
+        changed = src not in (None, digest)
+        removed = sum(1 for asset_id in gone if asset_id not in lib.expired)
+        return self.decide(before, removed, _counts(frame, lib), changed, _walks(lib), now)
+
+    def observe(self, frame: FrameConfig, lib: Library) -> None:
+        """A change that removes nothing: which sources have photos now, as `judge` notes it,
+        so a source that fills by such changes and empties later is seen to empty."""
+        self._now_filled = {k for k, n in _counts(frame, lib).items() if n > 0}
 
     def check(
         self,
@@ -146,18 +167,30 @@ class Brake:
         differs from the one the published manifest was built from; `walks`: how many full
         walks this run made, and when the last one started.
         """
+        removed = len(before - set(kept))
+        return self.decide(len(before), removed, sources, changed, walks, now)
+
+    def decide(
+        self,
+        before: int,
+        removed: int,
+        sources: Mapping[tuple[str, str], int],
+        changed: bool,
+        walks: tuple[int, float | None],
+        now: float,
+    ) -> int:
+        """`check` from counts: `before` photos published, `removed` of them going."""
         emptied = sorted(k for k, n in sources.items() if n == 0 and k in self._filled)
         self._now_filled = {k for k, n in sources.items() if n > 0}
-        removed = len(before - set(kept))
-        big = removed > self.max_removal * len(before) or (removed > 0 and bool(emptied))
+        big = removed > self.max_removal * before or (removed > 0 and bool(emptied))
         if not before or not big or changed:
             self._filled = self._now_filled
             self._release(removed, changed and big)
             return 0
         if self.hold is None:
-            self._start(removed, len(before), now, emptied, walks)
+            self._start(removed, before, now, emptied, walks)
             return removed
-        self.hold = Hold(self.hold.since, removed, len(before), self.hold.walk)
+        self.hold = Hold(self.hold.since, removed, before, self.hold.walk)
         if self.confirmed:
             return 0
         if now < self.hold.since + self.hold_seconds or walks[0] <= self.hold.walk:
@@ -212,3 +245,17 @@ class Brake:
         if self.hold is not None and not by_config:
             log.info("frame %s: the held removal is no longer seen", self.frame_id)
         self.hold, self.confirmed = None, False
+
+
+def _counts(frame: FrameConfig, lib: Library) -> dict[tuple[str, str], int]:
+    """Photos per configured source now (memories empty out by themselves, day by day)."""
+    counts = {}
+    for s in frame.sources:
+        if s.kind != "memories":
+            key = lib.key(s.kind, s.value)
+            counts[(s.kind, str(s.value))] = len(lib.members.get(key, ())) if key else 0
+    return counts
+
+
+def _walks(lib: Library) -> tuple[int, float | None]:
+    return lib.walks, lib.walked_at.timestamp() if lib.walked_at is not None else None

@@ -202,11 +202,13 @@ class FrameState:
         self.selection = selection or Selection()
         self.pages = PageCache()
         self._settled: tuple[int, int, int, int, int] | None = None
-        self.book: Book | None = None
+        self.book: Book | None = None  # shared with the frames whose pages are the same
+        self.last: manifest.Manifest | None = None  # this frame's last build
         # (generation, mirror, guests) the book is out at
         self._book_at: tuple[int, int, int] | None = None
-        # Work done, for tests and the benchmark: whole rebuilds, patches, pages written.
-        self.rebuilds = self.patches = self.pages_built = 0
+        # Work done, for tests and the benchmark: whole rebuilds, patches, pages written, and
+        # published manifests read back whole (what the removal brake of a patch does without).
+        self.rebuilds = self.patches = self.pages_built = self.read_back = 0
         # Photos sent to the frame (bridge.guests); every id ever a guest, so one leaving at
         # its time is an expected removal, not one for the guard.
         self.guests: dict[str, guests_mod.Guest] = {}
@@ -278,26 +280,50 @@ class FrameState:
             return None
         self.patches += 1
         self.pages_built += change.pages
+        self.brake.observe(self.frame, lib)  # which sources have photos, as a rebuild notes
         if not change.pictures:
             self.settle(lib, mirror_version)
             return Outcome(None)
         if change.removed:
             # The guard judges removals: with nothing removed from what the broker holds (this
-            # build) there is nothing for it to hold back, so a change that only adds or
-            # updates photos does not pay for a look at the whole manifest.
-            previous = published_pictures(retained, self.pages)
-            hosts = [p for p in previous if p not in self.guest_ids]  # a guest leaving is expected
-            held = self.brake.judge(self.frame, lib, policy, retained, hosts, book.selected, now)
+            # build) there is nothing for it to hold back. What it holds is the last build,
+            # so the guard counts from the change, not from the whole published manifest;
+            # unless guests were ever sent: which of its photos were guests only the whole
+            # manifest tells.
+            if self.guest_ids:
+                held = self._judge(lib, policy, retained, book.selected, now)
+            else:
+                counts = (change.before, change.gone)
+                src = self.last.sources if self.last else None
+                held = self.brake.judge_patch(self.frame, lib, policy, src, counts, now)
             if held:
                 self.book = None
                 self._settled = self._inputs(lib, mirror_version)
                 return Outcome(None, assets=len(book.selected), held=held)
         # The broker holds the last build (checked by `evaluate`), so the plan is made against
         # it rather than by parsing back `retained`: the same plan, for less.
-        built, plan = book.manifest(self.url, self.frame.image.format, now)
+        assert self.last is not None  # set with the book
+        built, plan = book.manifest(self.last, self.url, self.frame.image.format, now)
+        self.last = built
         if not plan.steps:
             self.settle(lib, mirror_version)
         return Outcome(plan if plan.steps else None, built, len(book.selected))
+
+    def _judge(
+        self,
+        lib: Library,
+        policy: Policy,
+        retained: manifest.Retained,
+        assets: Mapping[str, Asset],
+        now: int,
+        previous: list[str] | None = None,
+    ) -> int:
+        """The brake's judgement against the whole published manifest, guests left out."""
+        if previous is None:
+            previous = published_pictures(retained, self.pages)
+        self.read_back += 1
+        hosts = [p for p in previous if p not in self.guest_ids]  # a guest leaving is expected
+        return self.brake.judge(self.frame, lib, policy, retained, hosts, assets, now)
 
     def _guests_in(self, moved: Iterable[str], selected: Mapping[str, Asset]) -> bool:
         """Whether a guest is among the photos that moved, or (pairing portraits, where a
@@ -330,8 +356,7 @@ class FrameState:
             assets = select(self.frame, lib, policy)
             self.selection.replace(assets, lib.generation)
         previous = published_pictures(retained, self.pages)
-        hosts = [p for p in previous if p not in self.guest_ids]  # a guest leaving is expected
-        held = self.brake.judge(self.frame, lib, policy, retained, hosts, assets, now)
+        held = self._judge(lib, policy, retained, assets, now, previous)
         if held:
             self._settled = self._inputs(lib, mirror_version)
             return Outcome(None, assets=len(assets), held=held)
@@ -345,7 +370,7 @@ class FrameState:
             pages = {s: POOL.share(p, built.digests[s]) for s, p in built.pages.items()}
             built = dataclasses.replace(built, pages=pages)
         if self.incremental and not built.dropped:
-            self.book = Book(self.selection, found, built, self.frame.image.pair_portraits)
+            self.book, self.last = self._book(found, built), built
         if built.dropped:
             log.warning(
                 "frame %s: %d pictures do not fit in a manifest; keeping the %d newest",
@@ -357,3 +382,12 @@ class FrameState:
         if not plan.steps:
             self.settle(lib, mirror_version)
         return Outcome(plan if plan.steps else None, built, len(assets))
+
+    def _book(self, found: Iterable[str], built: manifest.Manifest) -> Book:
+        """The book of this build: the one another frame made of the same pages, or a new one."""
+        key = (id(self.versions), self.frame.image.pair_portraits)
+        book = self.selection.books.get(key)
+        if book is None or not book.same(built):
+            book = Book(self.selection, found, built, key[1])
+            self.selection.books[key] = book
+        return book

@@ -56,6 +56,7 @@ class Manifests:
                 f, pictures, max_removal, removal_hold, versions=shared, selection=selection
             )
         self.mirrors = {frame_id: Mirror() for frame_id in self.states}
+        self.heard = 0  # manifest messages the broker sent (its own publishes are not among them)
         self._released = (-1, -1)
 
     def topics(self, frame_id: str) -> list[str]:
@@ -68,6 +69,7 @@ class Manifests:
         where = topics.parse_manifest(self.base, topic)
         if where is None or where[0] not in self.mirrors:
             return False
+        self.heard += 1
         self.mirrors[where[0]].put(where[1], payload)
         return True
 

@@ -85,7 +85,8 @@ class MqttLink:
         self._auth_failed: str | None = None
         self._closing = False
         # filter -> retain-as-published; our own status first, so barriers hear the echo.
-        self._subs: dict[str, bool] = {status_topic: False}
+        # Subscriptions: filter → (retain as published, no local).
+        self._subs: dict[str, tuple[bool, bool]] = {status_topic: (False, False)}
         self._acks: dict[int, threading.Event] = {}
         self._early_acks: set[int] = set()
         # Subscriptions nobody waits for (renewals, timed-out waits): their acks are dropped,
@@ -168,7 +169,7 @@ class MqttLink:
             self._early_acks.clear()
             self._unwaited.clear()
         # This runs on paho's thread, which handles the answer only after it returns.
-        _, mid = client.subscribe([(f, _options(rap)) for f, rap in subs.items()])
+        _, mid = client.subscribe([(f, _options(*how)) for f, how in subs.items()])
         if mid is not None:
             with self._lock:
                 self._unwaited.add(mid)
@@ -220,15 +221,22 @@ class MqttLink:
     # -- subscriptions ---------------------------------------------------------------------
 
     def subscribe(
-        self, filters: Sequence[str], retain_as_published: bool = False, timeout: float = 10.0
+        self,
+        filters: Sequence[str],
+        retain_as_published: bool = False,
+        timeout: float = 10.0,
+        no_local: bool = False,
     ) -> None:
-        """Subscribe at QoS 1 (renewed on every reconnect) and wait for the broker's answer."""
+        """Subscribe at QoS 1 (renewed on every reconnect) and wait for the broker's answer.
+
+        `no_local`: the broker does not send back what this link publishes there (MQTT 5); the
+        retained messages a subscription reads back still come, whoever published them."""
         if not filters:
             return
         with self._lock:
             for f in filters:
-                self._subs[f] = retain_as_published
-        opts = _options(retain_as_published)
+                self._subs[f] = (retain_as_published, no_local)
+        opts = _options(retain_as_published, no_local)
         rc, mid = self._client.subscribe([(f, opts) for f in filters])
         if rc != MQTTErrorCode.MQTT_ERR_SUCCESS or mid is None:
             raise MqttUnreachable(f"cannot subscribe: {mqtt.error_string(rc)}")
@@ -308,5 +316,5 @@ class MqttLink:
         return len(infos)
 
 
-def _options(retain_as_published: bool) -> SubscribeOptions:
-    return SubscribeOptions(qos=1, retainAsPublished=retain_as_published)
+def _options(retain_as_published: bool, no_local: bool = False) -> SubscribeOptions:
+    return SubscribeOptions(qos=1, noLocal=no_local, retainAsPublished=retain_as_published)

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from bridge.sources import Asset, Policy
 from bridge.sync import Library
 from common.config import FrameConfig
+
+if TYPE_CHECKING:
+    from bridge.book import Book
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,12 +85,15 @@ class Selection:
     configured with the same sources and exclusions share one: a change is looked at once,
     and the library's photos are held once, however many frames show them."""
 
-    __slots__ = ("generation", "moved", "selected")
+    __slots__ = ("books", "generation", "moved", "selected")
 
     def __init__(self) -> None:
         self.selected: dict[str, Asset] = {}
         self.generation = -1
         self.moved: list[str] | None = None  # ids whose photo changed in `generation`
+        # The last book built over this selection, by (versions, pairing): frames whose pages
+        # come out the same share it (`bridge.book`).
+        self.books: dict[tuple[int, bool], Book] = {}
 
     def replace(self, selected: dict[str, Asset], generation: int) -> None:
         """The whole selection anew (a full rebuild): what moved is not known."""

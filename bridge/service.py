@@ -322,7 +322,9 @@ class Service:
             self.manifests.mirrors[frame_id].clear()
             picture_topic = topics.picture(self.base, frame_id)
             guests = topics.guests(self.base, frame_id)
-            self.link.subscribe([*self.manifests.topics(frame_id), picture_topic, guests])
+            # Not our own manifest publishes back: the mirror records them once acknowledged.
+            self.link.subscribe(self.manifests.topics(frame_id), no_local=True)
+            self.link.subscribe([picture_topic, guests])
             self.link.barrier()  # a frame at a time: the broker queues only so many messages
         self.hass.forget()
         self.link.subscribe([topics.discovery_filter(self.prefix)])

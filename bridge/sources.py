@@ -65,8 +65,17 @@ def parse_time(value: object) -> float | None:
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
+_INTS: dict[int, int] = {}
+
+
 def _int(value: object) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+    """A dimension, held once: a library has a few dozen sizes but each JSON number is an
+    object of its own (28 bytes, twice per photo, past 256)."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        return 0
+    if len(_INTS) < 4096:
+        return _INTS.setdefault(value, value)
+    return _INTS.get(value, value)
 
 
 def parse_asset(dto: Mapping[str, Any]) -> Asset | None:

@@ -348,3 +348,25 @@ def test_subscribe_after_reconnects_still_waits_for_the_broker(broker: Mosquitto
             os.kill(broker.proc.pid, signal.SIGCONT)
     finally:
         link.close()
+
+
+def test_the_bridge_does_not_hear_its_own_manifest_publishes_back(
+    broker: Mosquitto, fake: FakeImmich
+) -> None:
+    ids = fake.add_favorites(3)
+    bridge = Bridge(config(broker, fake, frames=[frame("kitchen"), frame("hall")]))
+    bridge.step()
+    manifests = bridge.service.manifests
+    assert set(manifest_of(retained(broker))) == set(ids)
+    heard, sent = manifests.heard, bridge.published
+    fake.advance(1)
+    fake.unfavorite(ids[0])
+    bridge.step()
+    bridge.service.link.barrier()  # anything the broker sent back has arrived by now
+    assert bridge.published - sent >= 4  # a page and a summary per frame
+    assert manifests.heard == heard
+    # Another client's manifest message is still heard (and trusted over the bridge's own).
+    publish(broker, "bridge", f"{BASE}/hall/manifest/all", "", retain=True)
+    bridge.service.link.barrier()
+    assert manifests.heard == heard + 1
+    bridge.close()

@@ -23,6 +23,8 @@ NAMES = {("album", "Trips"): "a1", ("person", "Ann"): "p1", ("tag", "frame-skip"
 KEYS = [FAVORITES, MEMORIES, ("album", "a1"), ("person", "p1"), ("tag", "t1"), ("tag", "t2")]
 FRAMES = (
     FrameConfig("fav", sources=(Source("favorites", True),)),
+    # Configured as "fav": the two share one book while their pages are the same.
+    FrameConfig("fav-too", sources=(Source("favorites", True),)),
     # The same sources as "fav": the two share one selection.
     FrameConfig(
         "fav-pairs",
@@ -156,7 +158,9 @@ def _runs(incremental: bool, max_removal: float) -> list[Run]:
     return runs
 
 
-@pytest.mark.parametrize("seed", range(12))
+# 127 once caught the brake forgetting, on patches that changed nothing of a frame's, that a
+# source had emptied: the rebuild then held a drop the patch let through.
+@pytest.mark.parametrize("seed", [*range(40), 127])
 def test_patched_manifests_are_byte_identical_to_full_rebuilds(seed: int) -> None:
     rng = random.Random(seed)
     # Sizes cross a page's capacity (width 0 → 1 near 178 pictures) as the library changes.
@@ -165,6 +169,7 @@ def test_patched_manifests_are_byte_identical_to_full_rebuilds(seed: int) -> Non
     full, patched = _runs(False, max_removal), _runs(True, max_removal)
     now = 1_700_000_000
     guests: dict[str, guests_mod.Guest] = {}
+    shared = 0  # steps where "fav" and "fav-too" shared one book
     for _ in range(60):
         deliver = rng.random() > 0.05  # now and then a publish fails: both retry it
         if rng.random() < 0.15:  # guests come and go (on both paths at the same steps)
@@ -175,9 +180,12 @@ def test_patched_manifests_are_byte_identical_to_full_rebuilds(seed: int) -> Non
             sent = ours.step(lib, now, deliver), theirs.step(lib, now, deliver)
             assert sent[0] == sent[1], ours.state.frame.id
             assert ours.mirror.retained() == theirs.mirror.retained(), ours.state.frame.id
+        book = patched[0].state.book
+        shared += book is not None and book is patched[1].state.book
         lib = _change(rng, lib)
         now += 30
     assert sum(r.state.patches for r in patched) > sum(r.state.rebuilds for r in patched)
+    assert shared > 0
 
 
 def test_growing_past_sixteen_pages_patches_into_the_wider_shards() -> None:
@@ -240,12 +248,14 @@ def _work(runs: list[Run]) -> tuple[int, int, int]:
 
 
 @pytest.mark.parametrize("what", ["edited", "added", "removed"])
-def test_one_change_in_30000_photos_with_10_frames_writes_one_page_per_frame_showing_it(
+def test_one_change_in_30000_photos_with_10_frames_writes_the_page_once_per_frames_alike(
     what: str,
 ) -> None:
     lib, runs, ids = _scale(10)
     rebuilt, pages, _ = _work(runs)
     assert rebuilt == 10 and pages == 5 * 256 + 5 * 16  # start-up: every frame whole
+    read = sum(r.state.read_back for r in runs)
+    assert read == 10
     new = replace(lib, assets=dict(lib.assets), members=dict(lib.members))
     target = ids[12_345]
     if what == "edited":
@@ -261,7 +271,12 @@ def test_one_change_in_30000_photos_with_10_frames_writes_one_page_per_frame_sho
     sent = [run.step(new, 2) for run in runs]
     rebuilt, written, _ = _work(runs)
     assert rebuilt == 10  # no frame rebuilt whole
-    # The five favourites frames write the one page the photo is on (a pair broken by the
-    # removal may put its partner on one more); the album frames write nothing.
-    assert 5 <= written - pages <= 5 + 2
+    # The five favourites frames are two kinds alike (three show singles, two pair
+    # portraits): each kind writes the one page the photo is on once, for all its frames (a
+    # pair broken by the removal may put its partner on one more); the album frames write
+    # nothing.
+    assert 2 <= written - pages <= 2 + 1
+    assert sum(r.state.patches for r in runs) == 10
+    # The removal brake judged the removal from the change, not from the published pages.
+    assert sum(r.state.read_back for r in runs) == read
     assert sent == [2, 0] * 5  # that page and the summary, on the frames that show it
