@@ -6,11 +6,14 @@ entity reads the bridge's retained health document on `<base>/bridge/state` (the
 body) and follows the bridge's `status` topic. Same rules as `bridge.discovery`: root keys only
 `dev`, `o`, `avty`, `cmps`; `qos` in each component; abbreviated keys.
 
-Per configured frame there are three entities: the removals the bridge holds back for it, a
-button that confirms them (publishes the frame id on `<base>/bridge/cmd/confirm_removal`), and a
-problem sensor for a frame id that two boards use at once. When a frame leaves the config its
-entries are published once reduced to `{"p": <platform>}`, which is how Home Assistant removes
-a component (leaving it out of the payload would keep it).
+The bridge also writes three entities for each frame, which sit on the frame's own device
+(`frame_components`, merged in by `bridge.discovery`) so that this payload stays the same size
+however many frames there are (the broker refuses a message over its `max_packet_size`): the
+removals the bridge holds back for the frame, a button that confirms them (publishes the frame
+id on `<base>/bridge/cmd/confirm_removal`), and a problem sensor for a frame id that two boards
+use at once. Earlier releases listed them here; components an earlier payload held that are no
+longer wanted are published once reduced to `{"p": <platform>}`, which is how Home Assistant
+removes a component (leaving it out of the payload would keep it).
 """
 
 from __future__ import annotations
@@ -83,28 +86,36 @@ def _bridge(state: str) -> dict[str, Component]:
     }  # fmt: skip
 
 
-def _per_frame(base: str, state: str, frame: str) -> dict[str, Component]:
+def frame_components(base: str, frame: str) -> dict[str, Component]:
+    """The bridge's entities for one frame, for the frame's device (without unique ids).
+
+    They read the bridge's state and the button writes to the bridge, so they follow the
+    bridge's `status`, not the frame's.
+    """
+    state = topics.bridge_state(base)
+    avty = {"avty": [{"t": topics.bridge_status(base)}]}
     held = {
         "held_since": f"{_field(frame, 'held_since')}",
         "held_until": f"{_field(frame, 'held_until')}",
     }
     held_attrs = "{{ {" + ", ".join(f"{k!r}: {v}" for k, v in held.items()) + "} | tojson }}"
     return {
-        f"{frame}_held_removals": _sensor(
-            state, f"{frame} held removals", f"{{{{ {_field(frame, 'held_removals')} }}}}",
+        "held_removals": _sensor(
+            state, "Held removals", f"{{{{ {_field(frame, 'held_removals')} }}}}",
             unit_of_meas="pictures", json_attr_t=state, json_attr_tpl=held_attrs,
-            ic="mdi:delete-clock", **DIAG,
+            ic="mdi:delete-clock", **avty, **DIAG,
         ),
-        f"{frame}_confirm_removal": {
-            "p": "button", "name": f"{frame} confirm removal",
+        "confirm_removal": {
+            "p": "button", "name": "Confirm removal",
             "cmd_t": topics.bridge_cmd(base, "confirm_removal"), "pl_prs": frame,
-            "ic": "mdi:delete-alert", "ent_cat": "config", "qos": QOS,
+            "ic": "mdi:delete-alert", "ent_cat": "config", "qos": QOS, **avty,
         },
-        f"{frame}_shared_id": _binary(
-            state, f"{frame} frame id shared",
+        "shared_id": _binary(
+            state, "Frame id shared",
             f"{{{{ 'ON' if {_field(frame, 'shared_id')} else 'OFF' }}}}",
             dev_cla="problem", json_attr_t=state,
-            json_attr_tpl=f"{{{{ {{'boards': {_field(frame, 'boards')}}} | tojson }}}}", **DIAG,
+            json_attr_tpl=f"{{{{ {{'boards': {_field(frame, 'boards')}}} | tojson }}}}",
+            **avty, **DIAG,
         ),
     }  # fmt: skip
 
@@ -129,16 +140,16 @@ def _removed(previous: bytes | None, keep: Iterable[str]) -> dict[str, Component
 
 def device_config(
     base: str,
-    frames: Iterable[str],
     sw_version: str,
     support_url: str | None = None,
     previous: bytes | None = None,
 ) -> dict[str, Any]:
-    """The bridge's device-discovery document; `previous` is the payload the broker holds."""
-    state = topics.bridge_state(base)
-    components = _bridge(state)
-    for frame in frames:
-        components |= _per_frame(base, state, frame)
+    """The bridge's device-discovery document; `previous` is the payload the broker holds.
+
+    Its size does not depend on the frames: the removal stubs are smaller than the components
+    they replace, and `previous` got through the broker.
+    """
+    components = _bridge(topics.bridge_state(base))
     for key, comp in components.items():
         comp["uniq_id"] = _uid(base, key)
     components |= _removed(previous, components)
@@ -162,12 +173,11 @@ def device_config(
 def message(
     prefix: str,
     base: str,
-    frames: Iterable[str],
     sw_version: str,
     support_url: str | None = None,
     previous: bytes | None = None,
 ) -> tuple[str, bytes]:
     """(topic, payload) to publish retained at QoS 1 for the bridge's device."""
-    doc = device_config(base, frames, sw_version, support_url, previous)
+    doc = device_config(base, sw_version, support_url, previous)
     topic = topics.bridge_discovery(prefix, base)
     return topic, json.dumps(doc, separators=(",", ":")).encode()

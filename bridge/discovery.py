@@ -14,8 +14,10 @@ later read device discovery):
 - Entities have stable unique ids `titanoframe_<frame>_<entity>`.
 
 Availability: every entity follows the frame's `status` topic, because commands go straight to
-the frame and its state comes from the frame, whether the bridge runs or not. The image entity
-alone needs both the frame and the bridge (`avty_mode` `all`): its URL comes from the `picture`
+the frame and its state comes from the frame, whether the bridge runs or not. The bridge's own
+entities for the frame (held removals, their confirm button, frame id shared:
+`bridgedevice.frame_components`) follow the bridge's status instead. The image entity alone
+needs both the frame and the bridge (`avty_mode` `all`): its URL comes from the `picture`
 topic that only the bridge writes, so with the bridge down the picture shown would be stale.
 """
 
@@ -25,6 +27,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from bridge import bridgedevice
 from common import topics
 
 MANUFACTURER = "Adafruit"
@@ -226,6 +229,7 @@ def device_config(
     """
     components = {**_controls(base, frame), "picture": _picture(base, frame)}
     components |= _sensors(base, frame) | _triggers(base, frame)
+    components |= bridgedevice.frame_components(base, frame)
     for key, comp in components.items():
         if comp["p"] != "device_automation":
             comp["uniq_id"] = _uid(frame, key)

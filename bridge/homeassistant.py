@@ -84,9 +84,7 @@ class HomeAssistant:
             )
         bridge_topic = topics.bridge_discovery(self.prefix, self.base)
         messages.append(
-            bridgedevice.message(
-                self.prefix, self.base, self.frames, version, previous=seen.get(bridge_topic)
-            )
+            bridgedevice.message(self.prefix, self.base, version, previous=seen.get(bridge_topic))
         )
         return messages
 

@@ -26,12 +26,12 @@ ENTITIES = {
     "display", "pause", "auto_brightness", "next", "previous", "sync", "interval", "picture",
     "count", "pending", "sd_free", "last_sync", "light", "rssi", "like", "hide",
     "uptime", "sync_status", "last_error", "mem_free", "boot",
+    "held_removals", "confirm_removal", "shared_id",  # the bridge's, for this frame
 }  # fmt: skip
 TRIGGERS = {"touch_next", "touch_previous", "touch_pause", "touch_hold"}
 
 
 BRIDGE_DEVICE = f"{PREFIX}/device/titanoframe-bridge/config"
-PER_FRAME = ("held_removals", "confirm_removal", "shared_id")  # on the bridge's device
 
 
 def device_topic(frame_id: str) -> str:
@@ -59,7 +59,7 @@ def test_every_frame_gets_a_valid_device(broker: Mosquitto, fake: FakeImmich) ->
         assert doc["avty"] == [{"t": f"{BASE}/{frame_id}/status"}]
     hub = json.loads(held[BRIDGE_DEVICE])
     assert hacheck.check(held[BRIDGE_DEVICE]) == []
-    assert {f"{f}_{k}" for f in ("kitchen", "hall") for k in PER_FRAME} <= set(hub["cmps"])
+    assert not any(k.startswith(("kitchen_", "hall_")) for k in hub["cmps"])
     assert hub["avty"] == [{"t": f"{BASE}/bridge/status"}]
     bridge.close()
 
@@ -87,17 +87,40 @@ def test_frame_dropped_from_config_is_removed(broker: Mosquitto, fake: FakeImmic
     obs.take()
     bridge = Bridge(config(broker, fake, frames=[frame("kitchen")]))
     sent = {topic: payload for topic, payload, _ in obs.take()}
-    assert set(sent) == {device_topic("hall"), BRIDGE_DEVICE} and sent[device_topic("hall")] == b""
-    # The bridge's device drops hall's entities the way Home Assistant removes a component.
-    hub = json.loads(sent[BRIDGE_DEVICE])["cmps"]
-    assert {k: c for k, c in hub.items() if k.startswith("hall_")} == {
-        "hall_held_removals": {"p": "sensor"},
-        "hall_confirm_removal": {"p": "button"},
-        "hall_shared_id": {"p": "binary_sensor"},
-    }
-    assert hacheck.check(sent[BRIDGE_DEVICE]) == []
+    # Hall's entities, the bridge's ones too, go with its device; the bridge's device stays.
+    assert sent == {device_topic("hall"): b""}
     held = retained(broker, f"{PREFIX}/#")
     assert set(held) == {device_topic("kitchen"), device_topic("attic"), BRIDGE_DEVICE}
+    bridge.close()
+
+
+def test_an_upgrade_moves_the_frames_entities_off_the_bridge_device(
+    broker: Mosquitto, fake: FakeImmich
+) -> None:
+    # Earlier releases listed each frame's held removals, confirm button and shared id on the
+    # bridge's device; the broker still holds that payload.
+    earlier = {
+        "dev": {"ids": ["titanoframe-bridge"], "name": "titanoframe bridge"},
+        "o": {"name": "titanoframe"},
+        "avty": [{"t": f"{BASE}/bridge/status"}],
+        "cmps": {
+            "hall_held_removals": {"p": "sensor", "stat_t": f"{BASE}/bridge/state",
+                                   "uniq_id": "titanoframe-bridge_hall_held_removals"},
+            "hall_confirm_removal": {"p": "button", "cmd_t": f"{BASE}/bridge/cmd/confirm_removal",
+                                     "uniq_id": "titanoframe-bridge_hall_confirm_removal"},
+        },
+    }  # fmt: skip
+    publish(broker, "bridge", BRIDGE_DEVICE, json.dumps(earlier), retain=True)
+    bridge = Bridge(config(broker, fake, frames=[frame("hall")]))
+    hub = json.loads(retained(broker, f"{PREFIX}/#")[BRIDGE_DEVICE])
+    assert {k: c for k, c in hub["cmps"].items() if k.startswith("hall_")} == {
+        "hall_held_removals": {"p": "sensor"},
+        "hall_confirm_removal": {"p": "button"},
+    }
+    assert hacheck.check(hub) == []
+    hall = json.loads(retained(broker, f"{PREFIX}/#")[device_topic("hall")])["cmps"]
+    assert hall["held_removals"]["uniq_id"] == "titanoframe_hall_held_removals"
+    assert hall["confirm_removal"]["pl_prs"] == "hall"
     bridge.close()
 
 

@@ -18,6 +18,8 @@ from titano_app.frame.state import SYNC as STATE_SYNC
 BASE, PREFIX = "titanoframe", "homeassistant"
 
 
+# The bridge's entities for the frame: they read the bridge's state and command it (§5).
+FROM_BRIDGE = {"held_removals": "sensor", "confirm_removal": "button", "shared_id": "binary_sensor"}
 FIRMWARE = "0.4.1"  # what the frame reports in its state; "1.2.3" is the bridge's version
 
 
@@ -68,13 +70,17 @@ def test_every_entity_of_the_protocol_is_there() -> None:
         "touch_hold": "device_automation",
         "like": "button",
         "hide": "button",
+        **FROM_BRIDGE,
     }
 
 
 def test_controls_send_the_protocol_commands() -> None:
     c = cmps()
+    assert c["confirm_removal"]["cmd_t"] == topics.bridge_cmd(BASE, "confirm_removal")
     sent = {
-        key: topics.parse_cmd(BASE, comp["cmd_t"]) for key, comp in c.items() if "cmd_t" in comp
+        key: topics.parse_cmd(BASE, comp["cmd_t"])
+        for key, comp in c.items()
+        if "cmd_t" in comp and key not in FROM_BRIDGE
     }
     assert all(
         v is not None and v[0] == "kitchen" and v[1] in topics.COMMANDS for v in sent.values()
@@ -101,7 +107,7 @@ def test_state_comes_from_the_frame_state_topic() -> None:
     state = topics.state(BASE, "kitchen")
     for key, comp in cmps().items():
         if comp["p"] in ("sensor", "switch", "number", "light") and key != "last_error":
-            assert comp["stat_t"] == state, key
+            assert comp["stat_t"] == (topics.bridge_state(BASE) if key in FROM_BRIDGE else state)
     assert cmps()["last_error"]["stat_t"] == topics.event(BASE, "kitchen")
 
 
@@ -174,7 +180,7 @@ def test_unique_ids_are_stable_and_unique() -> None:
     ids = [u for u in first.values() if u]
     assert all(u == f"titanoframe_kitchen_{k}" for k, u in first.items() if u)
     hall = [c["uniq_id"] for c in cmps("hall").values() if "uniq_id" in c]
-    assert len(set(ids)) == len(ids) == 21 and not set(ids) & set(hall)
+    assert len(set(ids)) == len(ids) == 24 and not set(ids) & set(hall)
 
 
 def test_no_secret_reaches_the_payload() -> None:
