@@ -248,7 +248,7 @@ def main() -> None:
     parser.add_argument(
         "--no-discovery",
         action="store_true",
-        help="the scale grid's bridge publishes no Home Assistant discovery (needed at 50 frames)",
+        help="publish no Home Assistant discovery (as the 50-frame rows were measured)",
     )
     args = parser.parse_args()
     if args.no_discovery:
