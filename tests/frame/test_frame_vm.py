@@ -296,6 +296,21 @@ def test_long_press_likes_in_immich_taps_keep_their_thirds_and_notices_show(
         rig.close()
 
 
+def test_a_photo_sent_from_outside_the_manifest_is_drawn_once_it_lands(rig: Rig) -> None:
+    """`show` with the id of an Immich photo none of the frame's sources hold: the bridge lists
+    it as a guest, the board downloads it and draws it on the tick it lands, and keeps the
+    pictures it had."""
+    ids = rig.booted_with(2)
+    outside = rig.fake.add_assets(1)[0]
+    assert outside not in ids
+    rig.command("show", outside)
+    assert rig.until(lambda: outside in rig.on_card(), 60), rig.report()
+    assert rig.until(lambda: rig.state().get("picture") == outside, 30), rig.report()
+    assert rig.on_card() == ids | {outside}
+    assert not [e for e in rig.events("error") if e.get("code") == "bad_command"], rig.report()
+    rig.healthy()
+
+
 def test_a_cast_is_shown_then_the_slideshow_resumes(rig: Rig) -> None:
     """An image posted to the renderer reaches the board as an announcement on its cast topic:
     it is downloaded into the card's tmp folder, shown at once for its seconds, and then the
