@@ -10,9 +10,9 @@ allocated as the library does; one that cannot be (MemoryError) or is over MAX_M
 read through a small scratch buffer and dropped, so the MQTT stream stays whole and the session
 is kept: what was dropped waits in `problems` as the error to report (a summary lost for memory
 is asked for again), the others wait in `inbox`, merged by topic (see inbox). A publish that
-finds no memory before its first byte is sent keeps the session too (said once, as
-`out_of_memory`; the caller publishes again when due); only a failure halfway through a
-packet, which leaves the stream broken, starts a new one.
+finds no memory before its first byte is sent is tried once more after a collection, then
+keeps the session too (said once, as `out_of_memory`; the caller publishes again when due);
+only a failure halfway through a packet, which leaves the stream broken, starts a new one.
 
 A failed connect waits 1, 2, 4, then 8 s before the next try, never longer, and never blocks
 that long: the app keeps showing pictures and feeding the 16 s watchdog between.
@@ -183,19 +183,25 @@ class Link:
     def publish(self, topic: str, payload: str, retain: bool, now_ms: int) -> bool:
         if not self.connected:
             return False
-        sends = self._client.sends
-        try:
-            self._client.publish(topic, payload, retain=retain, qos=1 if retain else 0)
-            self._starved = False
-            return True
-        except MemoryError as e:
-            if self._client.sends != sends:  # the broker has part of it: start afresh
+        for again in (True, False):
+            sends = self._client.sends
+            try:
+                self._client.publish(topic, payload, retain=retain, qos=1 if retain else 0)
+                self._starved = False
+                return True
+            except MemoryError as e:
+                if self._client.sends != sends:  # the broker has part of it: start afresh
+                    self._failed(now_ms, "publish", e)
+                    return False
+                if again:  # the packet is built in one piece: a collection often finds room
+                    gc.collect()
+                    continue
+                if not self._starved:  # nothing went out, the session is whole: said once
+                    self._starved = True
+                    self.problems.append(out_of_memory("publish", e))
+            except Exception as e:
                 self._failed(now_ms, "publish", e)
-            elif not self._starved:  # nothing went out, the session is whole: said once
-                self._starved = True
-                self.problems.append(out_of_memory("publish", e))
-        except Exception as e:
-            self._failed(now_ms, "publish", e)
+                return False
         return False
 
     def page(self, shard: str, now_ms: Callable[[], int]) -> memoryview | None:
