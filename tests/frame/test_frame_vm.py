@@ -37,8 +37,11 @@ class Rig:
     """Services, a slow-able proxy in front of the renderer, an observer, and the board."""
 
     def __init__(
-        self, broker: Mosquitto, tmp: Path, app: Path, heap: str = "120k", frame_extra: str = ""
+        self, broker: Mosquitto, tmp: Path, app: Path, heap: str = "150k", frame_extra: str = ""
     ) -> None:
+        # The board's own heap. The 120k margin is test_frame_vm_memory.py's; at 120k a command
+        # (its module loads at first use) and failed downloads can leave the state message no
+        # block of ~420 bytes, and the board keeps reporting out_of_memory: an open problem.
         self.broker = broker
         self.proxy = vmkit.SlowProxy(0)
         self.services = Services(broker, tmp, public_port=self.proxy.port, frame_extra=frame_extra)
@@ -301,10 +304,8 @@ def test_a_photo_sent_from_outside_the_manifest_is_drawn_once_it_lands(
 ) -> None:
     """`show` with the id of an Immich photo none of the frame's sources hold: the bridge lists
     it as a guest, the board downloads it and draws it on the tick it lands, and keeps the
-    pictures it had. At the board's own heap (150k): at the 120k margin the other scenarios
-    keep, the commands module loaded by the `show` and a download leave the state's ~420-byte
-    message no room, and the board keeps reporting out_of_memory (an open problem)."""
-    rig = Rig(broker, tmp_path, compiled, heap="150k")
+    pictures it had."""
+    rig = Rig(broker, tmp_path, compiled)
     try:
         ids = rig.booted_with(2)
         outside = rig.fake.add_assets(1)[0]
