@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import io
+import json
 import socket
+import subprocess
+import sys
+import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
-import requests
 from PIL import Image
 
 from common.immich import (
@@ -62,12 +66,13 @@ def test_next_page_travels_as_a_string_and_comes_back_as_a_number(
     fake: FakeImmich, client: ImmichClient
 ) -> None:
     fake.add_favorites(3)
-    raw = requests.post(
+    raw_request = urllib.request.Request(
         f"{fake.url}/api/search/metadata",
-        json={"isFavorite": True, "size": 2},
-        headers={"x-api-key": fake.api_key},
-        timeout=5,
-    ).json()
+        data=json.dumps({"isFavorite": True, "size": 2}).encode(),
+        headers={"x-api-key": fake.api_key, "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(raw_request, timeout=5) as reply:
+        raw = json.load(reply)
     assert raw["assets"]["nextPage"] == "2"
 
     first, following = client.search_page({"isFavorite": True}, page=1, size=2)
@@ -175,6 +180,77 @@ def test_a_closed_port_is_unreachable_and_the_key_stays_out_of_the_message() -> 
         with pytest.raises(ImmichUnreachable) as err:
             c.version()
     assert secret not in str(err.value)
+
+
+# -- connection ------------------------------------------------------------------------------
+
+
+def test_calls_share_one_kept_alive_connection_errors_included(
+    fake: FakeImmich, client: ImmichClient
+) -> None:
+    asset = fake.add_asset(favorite=True)
+    nobody = "9b2f6c1e-3f4a-4d5b-8c6d-7e8f9a0b1c2d"
+
+    for _ in range(3):
+        assert client.albums() == []
+        assert client.thumbnail(asset)[1] == "image/jpeg"
+        assert len(client.search_page({"isFavorite": True})[0]) == 1
+        with pytest.raises(ImmichNotFound):
+            client.thumbnail(nobody)  # an error answer read to its end keeps the connection
+
+    assert client.requests_made == fake.count() == 12
+    assert fake.connections_accepted == 1
+    assert client.bytes_received == fake.bytes_sent
+
+
+def test_a_body_not_read_to_its_end_costs_the_connection(
+    fake: FakeImmich, client: ImmichClient
+) -> None:
+    asset = fake.add_asset()
+    with pytest.raises(ImmichResponseError, match="limit"):
+        client.thumbnail(asset, max_bytes=1000)  # refused on its Content-Length, left unread
+
+    assert client.thumbnail(asset)[1] == "image/jpeg"
+    assert client.albums() == []
+    assert fake.connections_accepted == 2
+
+
+def test_a_connection_the_server_closed_while_idle_is_opened_again(
+    fake: FakeImmich, client: ImmichClient
+) -> None:
+    assert client.albums() == []
+    fake.hang_up()  # the server's keep-alive timeout, without the wait
+
+    assert client.tags() == []
+
+    assert client.requests_made == 2
+    assert fake.count("/tags") == 1
+    assert fake.connections_accepted == 2
+
+
+def test_a_closed_connection_is_tried_anew_once_and_then_the_failure_is_the_error(
+    fake: FakeImmich, client: ImmichClient
+) -> None:
+    assert client.albums() == []
+    fake.hang_up()
+    fake.stop()
+
+    with pytest.raises(ImmichUnreachable, match="failed to connect"):
+        client.tags()
+    assert client.requests_made == 2
+
+
+def test_the_daemons_load_no_http_library() -> None:
+    code = (
+        "import sys, bridge.service, renderer.service, renderer.upstream; "
+        "print(sorted(m for m in ('requests', 'urllib3') if m in sys.modules))"
+    )
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
 
 
 # -- key, server -----------------------------------------------------------------------------
