@@ -163,12 +163,15 @@ class ImmichHttp:
             return self._exchange(method, target, payload, headers)
         except TimeoutError as exc:
             raise ImmichUnreachable(f"{where} timed out: {self._scrub(_one_line(exc))}") from None
-        except (ValueError, http.client.InvalidURL) as exc:
+        except http.client.InvalidURL as exc:
             msg = f"{where} could not be sent: {self._scrub(_one_line(exc))}"
             raise ImmichError(msg) from None
-        except (OSError, http.client.HTTPException) as exc:
+        except (OSError, http.client.HTTPException) as exc:  # a refused certificate included
             msg = f"{where} failed to connect: {self._scrub(_one_line(exc))}"
             raise ImmichUnreachable(msg) from None
+        except ValueError as exc:  # not an http(s) URL, a NaN in the body
+            msg = f"{where} could not be sent: {self._scrub(_one_line(exc))}"
+            raise ImmichError(msg) from None
 
     def _exchange(
         self, method: str, target: str, payload: bytes | None, headers: dict[str, str]

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import socket
+import ssl
 import subprocess
 import sys
+import threading
 import urllib.request
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -238,6 +242,66 @@ def test_a_closed_connection_is_tried_anew_once_and_then_the_failure_is_the_erro
     with pytest.raises(ImmichUnreachable, match="failed to connect"):
         client.tags()
     assert client.requests_made == 2
+
+
+class _Version(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    connections = 0
+
+    def setup(self) -> None:
+        super().setup()
+        type(self).connections += 1
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        body = b'{"major": 3, "minor": 0, "patch": 3}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture
+def tls_immich(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """An HTTPS server answering the version, with a self-signed certificate: (URL, cert)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    _Version.connections = 0
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Version)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}", cert
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def test_https_checks_the_certificate_against_the_system_store(
+    tls_immich: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, cert = tls_immich
+    with ImmichClient(url, "key") as c, pytest.raises(ImmichUnreachable, match="failed to connect"):
+        c.version()  # self-signed: refused
+
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # how a private CA is trusted
+    with ImmichClient(url, "key") as c:
+        assert c.version() == c.version() == (3, 0, 3)
+    assert _Version.connections == 1  # both calls on one (a refused handshake has no handler)
 
 
 def test_the_daemons_load_no_http_library() -> None:
