@@ -26,8 +26,9 @@ _JSON_LIMIT = 256 << 20
 # Immich's answer for an asset whose files (previews) are not there yet.
 _NOT_READY = "Asset media not found"
 # How sending on, or awaiting the answer from, a connection the server has closed fails
-# (RemoteDisconnected is both; BrokenPipe and ConnectionReset are ConnectionErrors).
-_STALE = (ConnectionError, http.client.BadStatusLine)
+# (RemoteDisconnected is both; BrokenPipe and ConnectionReset are ConnectionErrors; TLS may
+# say it as an EOF or a close_notify instead).
+_STALE = (ConnectionError, http.client.BadStatusLine, ssl.SSLEOFError, ssl.SSLZeroReturnError)
 
 
 class ImmichError(Exception):
