@@ -1,4 +1,4 @@
-"""The Immich client against a real fake Immich server on loopback: paging, errors, images."""
+"""The Immich client against a real fake Immich on loopback: paging, errors, connections, images."""
 
 from __future__ import annotations
 
