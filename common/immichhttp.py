@@ -2,9 +2,10 @@
 
 Standard library only (`http.client`): the daemons import the client, and an HTTP library on
 top of `http.client` and `ssl` would cost them several MiB of memory for nothing they use.
-Requests go out one at a time on one persistent connection. A reused connection the server
-closed while idle (its keep-alive timeout) is opened again and the request sent once more; a
-fresh connection's failure is the error. After any failure, a body left unread or a
+Requests go out one at a time on one persistent connection. A connection the server closed
+while idle (its keep-alive timeout) is seen before it is reused and opened again; one found
+closed only on sending is opened again and the request sent once more; a fresh connection's
+failure is the error. After any failure, a body left unread or a
 `Connection: close`, the next request opens a new connection. Library errors become the
 project's `ImmichError` family; no message ever contains the API key.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import select
 import ssl
 from typing import Any, Self
 from urllib.parse import urlencode, urlsplit
@@ -133,6 +135,13 @@ class ImmichHttp:
 
     def _connection(self) -> http.client.HTTPConnection:
         """The open connection, or a new one to the base URL's host (ValueError: bad URL)."""
+        sock = self._conn.sock if self._conn is not None else None
+        if sock is not None and select.select([sock], [], [], 0)[0]:
+            # Readable while idle: the server closed it (Node, which Immich runs on, closes
+            # idle connections after 5 s by default; a poll comes every 30). Not written to:
+            # a request is sent twice only when the server closes in the instant between this
+            # look and the send (`_exchange`).
+            self.close()
         if self._conn is None:
             parts = urlsplit(self.base)
             if parts.scheme not in ("http", "https") or not parts.hostname:

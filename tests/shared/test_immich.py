@@ -232,6 +232,24 @@ def test_a_connection_the_server_closed_while_idle_is_opened_again(
     assert fake.connections_accepted == 2
 
 
+def test_a_connection_closed_as_the_request_arrives_is_tried_anew_once(
+    fake: FakeImmich, client: ImmichClient
+) -> None:
+    assert client.albums() == []
+    fake.hang_up_next(path="/tags")  # closed between the client's look and its send
+
+    assert client.tags() == []
+
+    assert client.requests_made == 2
+    assert fake.count("/tags") == 2  # sent twice: once unanswered, once on a new connection
+    assert fake.connections_accepted == 2
+    fake.hang_up_next(path="/tags")
+    client.close()  # a fresh connection: its failure is the error, not tried anew
+    with pytest.raises(ImmichUnreachable, match="failed to connect"):
+        client.tags()
+    assert fake.count("/tags") == 3
+
+
 def test_a_closed_connection_is_tried_anew_once_and_then_the_failure_is_the_error(
     fake: FakeImmich, client: ImmichClient
 ) -> None:

@@ -19,9 +19,10 @@ names their primary. It takes the writes a frame's like and hide make, as Immich
 400 "Not found or no asset.update access" when one asset is not the key user's own (a
 partner's); `POST /tags` refuses a name already taken; `PUT /tags/{id}/assets` answers one
 result per asset (`duplicate`, or `no_permission` for a partner's). Break it on purpose with
-`fail_next`, `delay`, `truncate_next`, `garbage_next` and `no_length_next`, each for one path
-prefix or all; `hang_up` closes the open connections, as a keep-alive timeout closes idle ones.
-Inspect traffic with `requests`, `count()`, `bytes_sent` and `connections_accepted`.
+`fail_next`, `delay`, `truncate_next`, `garbage_next`, `no_length_next` and `hang_up_next`,
+each for one path prefix or all; `hang_up` closes the open connections, as a keep-alive
+timeout closes idle ones. Inspect traffic with `requests`, `count()`, `bytes_sent` and
+`connections_accepted`.
 
 For a demo, run it on its own: `python -m tests.kit.fakes.immich --port 2283 --favorites 50`.
 """
@@ -185,6 +186,11 @@ class FakeImmich(Catalog):
     def no_length_next(self, n: int = 1, path: str | None = None) -> None:
         """Send the next `n` replies without Content-Length (ended by closing the connection)."""
         self._fault("no_length", n, path)
+
+    def hang_up_next(self, n: int = 1, path: str | None = None) -> None:
+        """Read the next `n` requests and close their connection without an answer: a server
+        closing an idle connection just as a request arrives on it."""
+        self._fault("hang_up", n, path)
 
     def hang_up(self) -> None:
         """Close every open client connection, as a server does to idle ones after its

@@ -67,7 +67,7 @@ class Exchange:
 
 @dataclass
 class Fault:
-    kind: str  # status | delay | truncate | garbage | no_length
+    kind: str  # status | delay | truncate | garbage | no_length | hang_up
     remaining: int | None  # None: until cleared
     path: str | None  # path prefix with /api; None: every path
     status: int = 500
@@ -199,6 +199,9 @@ class Handler(BaseHTTPRequestHandler):
         for fault in faults:
             if fault.kind == "delay" and state.stopping.wait(fault.seconds):
                 return
+        if "hang_up" in kinds:  # read, then closed without an answer
+            self.close_connection = True
+            return
         status_fault = next((f for f in faults if f.kind == "status"), None)
         if status_fault is not None:
             reply = error_reply(
