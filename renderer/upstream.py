@@ -132,7 +132,7 @@ def immich_failure(exc: ImmichError) -> PictureError:
 
 
 class Upstream:
-    """Fetches source images; one Immich client per thread (requests sessions are not shared)."""
+    """Fetches source images; one Immich client per thread (a client's connection is not shared)."""
 
     def __init__(self, spec: UpstreamSpec) -> None:
         self.immich = spec.immich

@@ -1,13 +1,21 @@
-"""The Immich client against a real fake Immich server on loopback: paging, errors, images."""
+"""The Immich client against a real fake Immich on loopback: paging, errors, connections, images."""
 
 from __future__ import annotations
 
 import io
+import json
+import shutil
 import socket
+import ssl
+import subprocess
+import sys
+import threading
+import urllib.request
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
-import requests
 from PIL import Image
 
 from common.immich import (
@@ -62,12 +70,13 @@ def test_next_page_travels_as_a_string_and_comes_back_as_a_number(
     fake: FakeImmich, client: ImmichClient
 ) -> None:
     fake.add_favorites(3)
-    raw = requests.post(
+    raw_request = urllib.request.Request(
         f"{fake.url}/api/search/metadata",
-        json={"isFavorite": True, "size": 2},
-        headers={"x-api-key": fake.api_key},
-        timeout=5,
-    ).json()
+        data=json.dumps({"isFavorite": True, "size": 2}).encode(),
+        headers={"x-api-key": fake.api_key, "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(raw_request, timeout=5) as reply:
+        raw = json.load(reply)
     assert raw["assets"]["nextPage"] == "2"
 
     first, following = client.search_page({"isFavorite": True}, page=1, size=2)
@@ -175,6 +184,155 @@ def test_a_closed_port_is_unreachable_and_the_key_stays_out_of_the_message() -> 
         with pytest.raises(ImmichUnreachable) as err:
             c.version()
     assert secret not in str(err.value)
+
+
+# -- connection ------------------------------------------------------------------------------
+
+
+def test_calls_share_one_kept_alive_connection_errors_included(
+    fake: FakeImmich, client: ImmichClient
+) -> None:
+    asset = fake.add_asset(favorite=True)
+    nobody = "9b2f6c1e-3f4a-4d5b-8c6d-7e8f9a0b1c2d"
+
+    for _ in range(3):
+        assert client.albums() == []
+        assert client.thumbnail(asset)[1] == "image/jpeg"
+        assert len(client.search_page({"isFavorite": True})[0]) == 1
+        with pytest.raises(ImmichNotFound):
+            client.thumbnail(nobody)  # an error answer read to its end keeps the connection
+
+    assert client.requests_made == fake.count() == 12
+    assert fake.connections_accepted == 1
+    assert client.bytes_received == fake.bytes_sent
+
+
+def test_a_body_not_read_to_its_end_costs_the_connection(
+    fake: FakeImmich, client: ImmichClient
+) -> None:
+    asset = fake.add_asset()
+    with pytest.raises(ImmichResponseError, match="limit"):
+        client.thumbnail(asset, max_bytes=1000)  # refused on its Content-Length, left unread
+
+    assert client.thumbnail(asset)[1] == "image/jpeg"
+    assert client.albums() == []
+    assert fake.connections_accepted == 2
+
+
+def test_a_connection_the_server_closed_while_idle_is_opened_again(
+    fake: FakeImmich, client: ImmichClient
+) -> None:
+    assert client.albums() == []
+    fake.hang_up()  # the server's keep-alive timeout, without the wait
+
+    assert client.tags() == []
+
+    assert client.requests_made == 2
+    assert fake.count("/tags") == 1
+    assert fake.connections_accepted == 2
+
+
+def test_a_connection_closed_as_the_request_arrives_is_tried_anew_once(
+    fake: FakeImmich, client: ImmichClient
+) -> None:
+    assert client.albums() == []
+    fake.hang_up_next(path="/tags")  # closed between the client's look and its send
+
+    assert client.tags() == []
+
+    assert client.requests_made == 2
+    assert fake.count("/tags") == 2  # sent twice: once unanswered, once on a new connection
+    assert fake.connections_accepted == 2
+    fake.hang_up_next(path="/tags")
+    client.close()  # a fresh connection: its failure is the error, not tried anew
+    with pytest.raises(ImmichUnreachable, match="failed to connect"):
+        client.tags()
+    assert fake.count("/tags") == 3
+
+
+def test_a_closed_connection_is_tried_anew_once_and_then_the_failure_is_the_error(
+    fake: FakeImmich, client: ImmichClient
+) -> None:
+    assert client.albums() == []
+    fake.hang_up()
+    fake.stop()
+
+    with pytest.raises(ImmichUnreachable, match="failed to connect"):
+        client.tags()
+    assert client.requests_made == 2
+
+
+class _Version(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    connections = 0
+
+    def setup(self) -> None:
+        super().setup()
+        type(self).connections += 1
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        body = b'{"major": 3, "minor": 0, "patch": 3}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture
+def tls_immich(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """An HTTPS server answering the version, with a self-signed certificate: (URL, cert)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    _Version.connections = 0
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Version)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}", cert
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def test_https_checks_the_certificate_against_the_system_store(
+    tls_immich: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, cert = tls_immich
+    with ImmichClient(url, "key") as c, pytest.raises(ImmichUnreachable, match="failed to connect"):
+        c.version()  # self-signed: refused
+
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # how a private CA is trusted
+    with ImmichClient(url, "key") as c:
+        assert c.version() == c.version() == (3, 0, 3)
+    assert _Version.connections == 1  # both calls on one (a refused handshake has no handler)
+
+
+def test_the_daemons_load_no_http_library() -> None:
+    code = (
+        "import sys, bridge.service, renderer.service, renderer.upstream; "
+        "print(sorted(m for m in ('requests', 'urllib3') if m in sys.modules))"
+    )
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
 
 
 # -- key, server -----------------------------------------------------------------------------

@@ -19,9 +19,10 @@ names their primary. It takes the writes a frame's like and hide make, as Immich
 400 "Not found or no asset.update access" when one asset is not the key user's own (a
 partner's); `POST /tags` refuses a name already taken; `PUT /tags/{id}/assets` answers one
 result per asset (`duplicate`, or `no_permission` for a partner's). Break it on purpose with
-`fail_next`, `delay`, `truncate_next`, `garbage_next` and `no_length_next`, each for one path
-prefix or all.
-Inspect traffic with `requests`, `count()` and `bytes_sent`.
+`fail_next`, `delay`, `truncate_next`, `garbage_next`, `no_length_next` and `hang_up_next`,
+each for one path prefix or all; `hang_up` closes the open connections, as a keep-alive
+timeout closes idle ones. Inspect traffic with `requests`, `count()`, `bytes_sent` and
+`connections_accepted`.
 
 For a demo, run it on its own: `python -m tests.kit.fakes.immich --port 2283 --favorites 50`.
 """
@@ -31,6 +32,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import socket
 import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -136,6 +138,11 @@ class FakeImmich(Catalog):
         return self.state.server_errors
 
     @property
+    def connections_accepted(self) -> int:
+        """TCP connections the server has accepted so far (keep-alive reuses one)."""
+        return self.state.connections_accepted
+
+    @property
     def thumbnails_rendered(self) -> int:
         return self.state.images.renders
 
@@ -179,6 +186,20 @@ class FakeImmich(Catalog):
     def no_length_next(self, n: int = 1, path: str | None = None) -> None:
         """Send the next `n` replies without Content-Length (ended by closing the connection)."""
         self._fault("no_length", n, path)
+
+    def hang_up_next(self, n: int = 1, path: str | None = None) -> None:
+        """Read the next `n` requests and close their connection without an answer: a server
+        closing an idle connection just as a request arrives on it."""
+        self._fault("hang_up", n, path)
+
+    def hang_up(self) -> None:
+        """Close every open client connection, as a server does to idle ones after its
+        keep-alive timeout; the clients see it only when they next send."""
+        with self.state.guard:
+            open_now = list(self.state.open_connections)
+        for sock in open_now:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def clear_faults(self) -> None:
         with self.state.guard:

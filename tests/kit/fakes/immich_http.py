@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import socket
 import threading
 import traceback
 from contextlib import nullcontext
@@ -66,7 +67,7 @@ class Exchange:
 
 @dataclass
 class Fault:
-    kind: str  # status | delay | truncate | garbage | no_length
+    kind: str  # status | delay | truncate | garbage | no_length | hang_up
     remaining: int | None  # None: until cleared
     path: str | None  # path prefix with /api; None: every path
     status: int = 500
@@ -85,6 +86,8 @@ class State:
     server_errors: list[str] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
     bytes_sent: int = 0
+    connections_accepted: int = 0
+    open_connections: set[socket.socket] = field(default_factory=set)
     searches: SearchCache = field(default_factory=SearchCache)
     images: ImageCache = field(default_factory=ImageCache)
     stopping: threading.Event = field(default_factory=threading.Event)
@@ -159,6 +162,19 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
+    def setup(self) -> None:
+        super().setup()
+        state = self.server.state
+        with state.guard:
+            state.connections_accepted += 1
+            state.open_connections.add(self.connection)
+
+    def finish(self) -> None:
+        state = self.server.state
+        with state.guard:
+            state.open_connections.discard(self.connection)
+        super().finish()
+
     def do_GET(self) -> None:
         self._serve("GET")
 
@@ -183,6 +199,9 @@ class Handler(BaseHTTPRequestHandler):
         for fault in faults:
             if fault.kind == "delay" and state.stopping.wait(fault.seconds):
                 return
+        if "hang_up" in kinds:  # read, then closed without an answer
+            self.close_connection = True
+            return
         status_fault = next((f for f in faults if f.kind == "status"), None)
         if status_fault is not None:
             reply = error_reply(
