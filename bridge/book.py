@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from bridge import pairing
+from bridge.asset import Asset
 from bridge.selection import POOL, Selection
-from bridge.sources import Asset
 from common import manifest
 
 WIDTHS = range(manifest.MAX_WIDTH + 1)

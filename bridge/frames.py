@@ -21,9 +21,10 @@ from dataclasses import dataclass
 
 from bridge import brake, pairing
 from bridge import guests as guests_mod
+from bridge.asset import Asset
 from bridge.book import Book
 from bridge.selection import POOL, Selection, Sources
-from bridge.sources import Asset, Policy
+from bridge.sources import Policy
 from bridge.sync import Library
 from common import manifest
 from common.config import FrameConfig
@@ -125,18 +126,28 @@ def select(frame: FrameConfig, lib: Library, policy: Policy) -> dict[str, Asset]
 
 
 class Versions:
-    """Asset versions for one render profile, remembered so a rebuild hashes only changes."""
+    """Asset versions for one render profile, remembered so a rebuild hashes only changes.
+
+    The first profile to version an asset remembers it in the asset itself (`Asset.memo`):
+    with one profile, the usual set-up, that costs no table at all. Another profile's versions
+    of it go to this object's table."""
 
     def __init__(self, profile_key: str) -> None:
         self.profile_key = profile_key
-        self._known: dict[str, tuple[str, str | None, str]] = {}
+        self._known: dict[str, tuple[str, str]] = {}  # id → (checksum + thumbhash, version)
 
     def of(self, asset: Asset) -> str:
+        key = self.profile_key
+        value = asset.memo(key)
+        if value is not None:
+            return value
+        content = f"{asset.checksum}\n{asset.thumbhash}"
         hit = self._known.get(asset.id)
-        if hit is not None and hit[0] == asset.checksum and hit[1] == asset.thumbhash:
-            return hit[2]
-        value = manifest.version(asset.checksum, asset.thumbhash, self.profile_key)
-        self._known[asset.id] = (asset.checksum, asset.thumbhash, value)
+        if hit is not None and hit[0] == content:
+            return hit[1]
+        value = manifest.version(asset.checksum, asset.thumbhash, key)
+        if not asset.remember(key, value):
+            self._known[asset.id] = (content, value)
         return value
 
     def forget_others(self, keep: Mapping[str, object]) -> None:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from bridge.asset import Asset, fresh, share
 from common.immich import ImmichClient
 
 log = logging.getLogger(__name__)
@@ -32,26 +33,6 @@ PAGE_SIZE = 1000
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 SHOWN_VISIBILITY = frozenset({"timeline"})
 ARCHIVED = "archive"
-
-
-@dataclass(frozen=True, slots=True)
-class Asset:
-    """What the bridge keeps of one photo: enough for versions, pairing and filtering."""
-
-    id: str
-    checksum: str
-    thumbhash: str | None
-    width: int
-    height: int
-    taken: float  # unix time
-    updated: float  # unix time of Immich's updatedAt (0 for folder files)
-    favorite: bool = False
-    visibility: str = "timeline"
-    trashed: bool = False
-    owner: str = ""
-    image: bool = True
-    path: str | None = None  # the file, for a photo from a folder source
-    stacked: bool = False  # in an Immich stack, not its primary: Immich's timeline hides it
 
 
 def parse_time(value: object) -> float | None:
@@ -65,17 +46,11 @@ def parse_time(value: object) -> float | None:
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
-_INTS: dict[int, int] = {}
-
-
 def _int(value: object) -> int:
-    """A dimension, held once: a library has a few dozen sizes but each JSON number is an
-    object of its own (28 bytes, twice per photo, past 256)."""
+    """A dimension or count, held once (`share`); 0 when it is not an int."""
     if not isinstance(value, int) or isinstance(value, bool):
         return 0
-    if len(_INTS) < 4096:
-        return _INTS.setdefault(value, value)
-    return _INTS.get(value, value)
+    return share(value)
 
 
 def parse_asset(dto: Mapping[str, Any]) -> Asset | None:
@@ -93,7 +68,7 @@ def parse_asset(dto: Mapping[str, Any]) -> Asset | None:
     # Interned: the same id then serves the library, every frame's selection and the parsed
     # manifest pages; owners and visibilities are a handful of values shared by all photos.
     return Asset(
-        id=sys.intern(asset_id),
+        id=sys.intern(fresh(asset_id)),
         checksum=checksum,
         thumbhash=thumbhash if isinstance(thumbhash, str) else None,
         width=_int(dto.get("width")),
@@ -109,16 +84,22 @@ def parse_asset(dto: Mapping[str, Any]) -> Asset | None:
     )
 
 
-def parse_assets(dtos: Iterable[Mapping[str, Any]]) -> list[Asset]:
-    """Every well-formed asset; malformed ones are logged and skipped."""
+def parse_assets(
+    dtos: Iterable[Mapping[str, Any]], known: Mapping[str, Asset] | None = None
+) -> list[Asset]:
+    """Every well-formed asset; malformed ones are logged and skipped. A photo equal to the
+    one `known` holds comes back as that object: a walk of an unchanged library then keeps no
+    second copy of it, not even until the walk ends."""
     found: list[Asset] = []
     skipped = 0
+    known = known or {}
     for dto in dtos:
         asset = parse_asset(dto)
         if asset is None:
             skipped += 1
         else:
-            found.append(asset)
+            held = known.get(asset.id)
+            found.append(held if held is not None and held == asset else asset)
     if skipped:
         log.warning("skipped %d assets Immich sent without an id or checksum", skipped)
     return found
@@ -211,6 +192,9 @@ class Lister:
         self.client = client
         self.policy = policy
         self.page_size = page_size
+        # The photos the bridge holds (`bridge.sync` keeps it current): what a search finds
+        # unchanged is answered with these objects (`parse_assets`).
+        self.known: Mapping[str, Asset] = {}
 
     def _pages(self, filters: Mapping[str, Any]) -> tuple[list[Asset], int]:
         """Every asset a search finds, page after page, and how many pages it took."""
@@ -224,7 +208,7 @@ class Lister:
                 pages += 1
                 yield from batch
 
-        found = parse_assets(each())
+        found = parse_assets(each(), self.known)
         return found, pages
 
     def search(self, extra: Mapping[str, Any]) -> tuple[list[Asset], int]:
@@ -262,7 +246,6 @@ class Lister:
         for memory in self.client.memories(day):
             dtos = memory.get("assets")
             if isinstance(dtos, list):
-                found.update(
-                    (a.id, a) for a in parse_assets(d for d in dtos if isinstance(d, dict))
-                )
+                dicts = (d for d in dtos if isinstance(d, dict))
+                found.update((a.id, a) for a in parse_assets(dicts, self.known))
         return list(found.values())

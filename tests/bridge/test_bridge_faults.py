@@ -11,8 +11,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from bridge.asset import Asset
 from bridge.frames import FrameState, Mirror, published_pictures
-from bridge.sources import Asset, Policy
+from bridge.sources import Policy
 from bridge.sync import Library
 from common.config import Source
 from tests.kit.bridgekit import BASE, START, Bridge, config, frame, manifest_of, retained

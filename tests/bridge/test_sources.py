@@ -4,7 +4,6 @@ search), folders on disk, and the pure steps after them: selection, versions, pi
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,11 +11,11 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from bridge.asset import Asset
 from bridge.folders import folder_assets
 from bridge.frames import FrameState, Mirror, Versions, pictures, published_pictures, select
 from bridge.picture import needs_publish, parse_published, payload, state_picture, taken_text
 from bridge.sources import (
-    Asset,
     Lister,
     Policy,
     parse_asset,
@@ -144,8 +143,8 @@ def test_policy_leaves_out_partners_only_when_asked() -> None:
 def test_policy_leaves_out_an_immich_photo_until_it_has_a_preview() -> None:
     uploading = Asset("a", "c", None, 1, 1, 0, 0)
     assert not Policy().allows(uploading)
-    assert Policy().allows(replace(uploading, thumbhash="t"))
-    assert Policy().allows(replace(uploading, path="/photos/a.jpg"))  # folders have none
+    assert Policy().allows(uploading.replace(thumbhash="t"))
+    assert Policy().allows(uploading.replace(path="/photos/a.jpg"))  # folders have none
 
 
 def _write(path: Path, size: tuple[int, int], orientation: int | None = None) -> None:
@@ -216,9 +215,9 @@ def test_versions_change_with_checksum_thumbhash_and_profile() -> None:
     plain = Versions(manifest.profile_key(ImageProfile()))
     v = plain.of(a)
     assert plain.of(a) == v
-    assert plain.of(replace(a, thumbhash="new")) != v
-    assert plain.of(replace(a, checksum="other")) != v
-    assert plain.of(replace(a, favorite=True, updated=99)) == v
+    assert plain.of(a.replace(thumbhash="new")) != v
+    assert plain.of(a.replace(checksum="other")) != v
+    assert plain.of(a.replace(favorite=True, updated=99)) == v
     assert Versions(manifest.profile_key(ImageProfile(fit="cover"))).of(a) != v
 
 
