@@ -61,6 +61,17 @@ class Mirror:
             if changed:
                 self.version += 1
 
+    def adopt(self, pages: Mapping[str, bytes]) -> None:
+        """Hold the bytes of `pages` (a build) where the broker holds equal ones: after a
+        restart the retained pages were read back as copies of their own, one per frame,
+        where the frames' builds share one."""
+        with self._lock:
+            held = self._pages
+            for shard, page in pages.items():
+                before = held.get(shard)
+                if before is not None and before is not page and before == page:
+                    held[shard] = page
+
     def clear(self) -> None:
         with self._lock:
             self._summary, self._pages = None, {}
@@ -72,18 +83,24 @@ class Mirror:
 
 
 class PageCache:
-    """Parsed pages by their bytes, so a rebuild re-parses only the pages that changed."""
+    """Parsed pages, so a rebuild re-parses only the pages that changed. Keyed by each page's
+    length and hash rather than its bytes: holding them would keep the copies the broker sent
+    back at start-up alive after the mirror let them go (`Mirror.adopt`)."""
 
     def __init__(self) -> None:
-        self._pages: dict[str, tuple[bytes, tuple[str, ...]]] = {}
+        self._pages: dict[str, tuple[int, int, tuple[str, ...]]] = {}
 
     def ids(self, shard: str, page: bytes) -> tuple[str, ...]:
         hit = self._pages.get(shard)
-        if hit is None or hit[0] != page:
+        if hit is None or hit[:2] != (len(page), hash(page)):
             # Interned, so the ids are the library's own strings, not one more copy per frame.
-            hit = (page, tuple(sys.intern(p) for p in manifest.parse_page(page) or ()))
+            ids = tuple(sys.intern(p) for p in manifest.parse_page(page) or ())
+            hit = (len(page), hash(page), ids)
             self._pages[shard] = hit
-        return hit[1]
+        return hit[2]
+
+    def clear(self) -> None:
+        self._pages.clear()
 
 
 def published_pictures(retained: manifest.Retained, cache: PageCache | None = None) -> list[str]:
@@ -382,6 +399,8 @@ class FrameState:
             built = dataclasses.replace(built, pages=pages)
         if self.incremental and not built.dropped:
             self.book, self.last = self._book(found, built), built
+            # Patches do not read the published manifest back; the next rebuild may, once.
+            self.pages.clear()
         if built.dropped:
             log.warning(
                 "frame %s: %d pictures do not fit in a manifest; keeping the %d newest",

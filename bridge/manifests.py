@@ -8,7 +8,6 @@ believes the broker holds, so a failed publish is simply planned again on the ne
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
 from collections.abc import Iterable
 from datetime import datetime
@@ -89,6 +88,8 @@ class Manifests:
             version = mirror.version
             outcome = state.evaluate(lib, policy, mirror.retained(), version, int(now.timestamp()))
             self._gauges(frame_id, outcome)
+            if outcome.built is not None:
+                mirror.adopt(outcome.built.pages)
             if outcome.plan is None:
                 continue
             try:
@@ -151,9 +152,10 @@ class Manifests:
 
 
 def _trimmer() -> object:
-    name = ctypes.util.find_library("c")
+    # The process's own symbols hold the C library's: no `ctypes.util.find_library`, which
+    # runs `ldconfig` and costs the bridge a megabyte of imports for one name.
     try:
-        return getattr(ctypes.CDLL(name), "malloc_trim", None) if name else None
+        return getattr(ctypes.CDLL(None), "malloc_trim", None)
     except OSError:
         return None
 
