@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import sys
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -90,11 +89,11 @@ class PageCache:
     def __init__(self) -> None:
         self._pages: dict[str, tuple[int, int, tuple[str, ...]]] = {}
 
-    def ids(self, shard: str, page: bytes) -> tuple[str, ...]:
+    def ids(self, shard: str, page: bytes, assets: Mapping[str, Asset]) -> tuple[str, ...]:
         hit = self._pages.get(shard)
         if hit is None or hit[:2] != (len(page), hash(page)):
-            # Interned, so the ids are the library's own strings, not one more copy per frame.
-            ids = tuple(sys.intern(p) for p in manifest.parse_page(page) or ())
+            # The library's own id strings where it holds the photo, not one more copy.
+            ids = tuple(_held_id(p, assets) for p in manifest.parse_page(page) or ())
             hit = (len(page), hash(page), ids)
             self._pages[shard] = hit
         return hit[2]
@@ -103,14 +102,24 @@ class PageCache:
         self._pages.clear()
 
 
-def published_pictures(retained: manifest.Retained, cache: PageCache | None = None) -> list[str]:
-    """Picture ids of the manifest the broker holds (the pages its summary lists)."""
+def _held_id(picture_id: str, assets: Mapping[str, Asset]) -> str:
+    asset = assets.get(picture_id)
+    return picture_id if asset is None else asset.id
+
+
+def published_pictures(
+    retained: manifest.Retained,
+    cache: PageCache | None = None,
+    assets: Mapping[str, Asset] | None = None,
+) -> list[str]:
+    """Picture ids of the manifest the broker holds (the pages its summary lists), as the
+    strings `assets` holds where it holds the photo."""
     summary = manifest.parse_summary(retained.summary) if retained.summary else None
     shards = list(summary.shards) if summary else list(retained.pages)
     pages = cache or PageCache()
     ids: list[str] = []
     for shard in shards:
-        ids.extend(pages.ids(shard, retained.pages.get(shard, b"")))
+        ids.extend(pages.ids(shard, retained.pages.get(shard, b""), assets or {}))
     return ids
 
 
@@ -348,7 +357,7 @@ class FrameState:
     ) -> int:
         """The brake's judgement against the whole published manifest, guests left out."""
         if previous is None:
-            previous = published_pictures(retained, self.pages)
+            previous = published_pictures(retained, self.pages, lib.assets)
         self.read_back += 1
         hosts = [p for p in previous if p not in self.guest_ids]  # a guest leaving is expected
         return self.brake.judge(self.frame, lib, policy, retained, hosts, assets, now)
@@ -383,7 +392,7 @@ class FrameState:
         else:
             assets = select(self.frame, lib, policy)
             self.selection.replace(assets, lib.generation)
-        previous = published_pictures(retained, self.pages)
+        previous = published_pictures(retained, self.pages, lib.assets)
         held = self._judge(lib, policy, retained, assets, now, previous)
         if held:
             self._settled = self._inputs(lib, mirror_version)

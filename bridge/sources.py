@@ -53,11 +53,14 @@ def _int(value: object) -> int:
     return share(value)
 
 
-def parse_asset(dto: Mapping[str, Any]) -> Asset | None:
-    """An AssetResponseDto as an `Asset`; None when it lacks an id or checksum."""
+def parse_asset(dto: Mapping[str, Any], known: Mapping[str, Asset] | None = None) -> Asset | None:
+    """An AssetResponseDto as an `Asset`; None when it lacks an id or checksum. A photo equal
+    to the one `known` holds comes back as that object, and a changed one with its id string:
+    the library, every frame's selection and pages then share one string per photo."""
     asset_id, checksum = dto.get("id"), dto.get("checksum")
     if not (isinstance(asset_id, str) and UUID_RE.match(asset_id) and isinstance(checksum, str)):
         return None
+    held = known.get(asset_id) if known else None
     thumbhash = dto.get("thumbhash")
     taken = parse_time(dto.get("fileCreatedAt")) or parse_time(dto.get("localDateTime")) or 0.0
     visibility = dto.get("visibility")
@@ -65,10 +68,9 @@ def parse_asset(dto: Mapping[str, Any]) -> Asset | None:
         visibility = ARCHIVED if dto.get("isArchived") else "timeline"
     stack = dto.get("stack")
     stacked = isinstance(stack, dict) and stack.get("primaryAssetId") not in (None, asset_id)
-    # Interned: the same id then serves the library, every frame's selection and the parsed
-    # manifest pages; owners and visibilities are a handful of values shared by all photos.
-    return Asset(
-        id=sys.intern(fresh(asset_id)),
+    # Owners and visibilities are a handful of values shared by all photos: interned.
+    asset = Asset(
+        id=fresh(asset_id) if held is None else held.id,
         checksum=checksum,
         thumbhash=thumbhash if isinstance(thumbhash, str) else None,
         width=_int(dto.get("width")),
@@ -82,24 +84,23 @@ def parse_asset(dto: Mapping[str, Any]) -> Asset | None:
         image=dto.get("type", "IMAGE") == "IMAGE",
         stacked=stacked,
     )
+    return held if held is not None and held == asset else asset
 
 
 def parse_assets(
     dtos: Iterable[Mapping[str, Any]], known: Mapping[str, Asset] | None = None
 ) -> list[Asset]:
-    """Every well-formed asset; malformed ones are logged and skipped. A photo equal to the
-    one `known` holds comes back as that object: a walk of an unchanged library then keeps no
-    second copy of it, not even until the walk ends."""
+    """Every well-formed asset; malformed ones are logged and skipped. With `known`, as
+    `parse_asset`: a walk of an unchanged library then keeps no second copy of it, not even
+    until the walk ends."""
     found: list[Asset] = []
     skipped = 0
-    known = known or {}
     for dto in dtos:
-        asset = parse_asset(dto)
+        asset = parse_asset(dto, known)
         if asset is None:
             skipped += 1
         else:
-            held = known.get(asset.id)
-            found.append(held if held is not None and held == asset else asset)
+            found.append(asset)
     if skipped:
         log.warning("skipped %d assets Immich sent without an id or checksum", skipped)
     return found

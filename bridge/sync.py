@@ -227,20 +227,22 @@ class Sync:
 
     @staticmethod
     def _put(new: Library, key: Key, assets: list[Asset]) -> None:
-        # Made from a set, the frozenset is sized for its members: from a generator, it is
-        # left at twice that (2 MiB rather than 1 for 30,000 photos).
-        members = frozenset({a.id for a in assets})
         touched = new.touched
-        if touched is not None:  # a delta poll: note what moved
-            touched.update(new.members.get(key, frozenset()) ^ members)
-        new.members[key] = members
+        held = new.assets
         for a in assets:
-            known = new.assets.get(a.id)
+            known = held.get(a.id)
             if known is not a and known != a:
-                new.assets[a.id] = a
+                held[a.id] = a
                 if touched is not None:
                     touched.add(a.id)
             new.watermark = max(new.watermark, a.updated)
+        # The ids of the photos held, so each id is one string whichever search found it.
+        # Made from a set, the frozenset is sized for its members: from a generator, it is
+        # left at twice that (2 MiB rather than 1 for 30,000 photos).
+        members = frozenset({held[a.id].id for a in assets})
+        if touched is not None:  # a delta poll: note what moved
+            touched.update(new.members.get(key, frozenset()) ^ members)
+        new.members[key] = members
 
     # -- delta poll ------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@ search), folders on disk, and the pure steps after them: selection, versions, pi
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -257,6 +258,27 @@ def test_sync_without_changes_keeps_the_generation(fake: FakeImmich) -> None:
     generation = sync.lib.generation
     assert not sync.poll(NOW + timedelta(seconds=30))
     assert sync.lib.generation == generation and sync.lib.walks == 1
+
+
+def test_a_photo_is_one_id_string_whatever_holds_it(fake: FakeImmich) -> None:
+    """The library, each source's members and the walks after the first share one string
+    per photo (a 36-character id held once per holder would cost a library of 30,000 photos
+    megabytes), without the interpreter's table of interned strings, which never shrinks."""
+    ids = fake.add_favorites(6)
+    fake.add_album("Trips", ids[2:] + fake.add_assets(2))
+    wanted = Wanted(favorites=True, named=frozenset({("album", "Trips")}))
+    sync = Sync(wanted, lister(fake, page_size=3), UTC, 3600)
+    sync.poll(NOW)
+    fake.advance(1)
+    fake.edit(ids[3])
+    sync.poll(NOW + timedelta(hours=2))  # a full walk, one photo edited
+    lib = sync.lib
+    held = {asset_id: a.id for asset_id, a in lib.assets.items()}
+    assert len(held) == 8
+    for members in lib.members.values():
+        assert all(member is held[member] for member in members)
+    # Not interned: interning a copy gives the copy back, not the library's string.
+    assert not any(sys.intern("".join(list(a))) is a for a in held.values())
 
 
 def test_picture_payload_helpers() -> None:
