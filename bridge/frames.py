@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import sys
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -51,6 +52,9 @@ class Mirror:
                 self._summary = payload or None
                 changed = before != self._summary
             else:
+                # Interned: a few hundred names, which every frame's pages and every page
+                # heard back would otherwise each hold a string of.
+                shard = sys.intern(shard)
                 before = self._pages.get(shard)
                 if not payload:
                     self._pages.pop(shard, None)
@@ -82,24 +86,35 @@ class Mirror:
 
 
 class PageCache:
-    """Parsed pages, so a rebuild re-parses only the pages that changed. Keyed by each page's
-    length and hash rather than its bytes: holding them would keep the copies the broker sent
-    back at start-up alive after the mirror let them go (`Mirror.adopt`)."""
+    """Parsed pages, so a rebuild re-parses only the pages that changed, and frames that
+    show the same pages (after a restart, each frame's read back from the broker) parse them
+    once. Keyed by each page's length and hash rather than its bytes, which the mirrors hold;
+    `sweep` forgets the pages no rebuild asked for since the last sweep."""
 
     def __init__(self) -> None:
-        self._pages: dict[str, tuple[int, int, tuple[str, ...]]] = {}
+        self._pages: dict[tuple[int, int], tuple[str, ...]] = {}
+        self._used: set[tuple[int, int]] = set()
+        self.parsed = 0  # pages parsed, for tests
 
-    def ids(self, shard: str, page: bytes, assets: Mapping[str, Asset]) -> tuple[str, ...]:
-        hit = self._pages.get(shard)
-        if hit is None or hit[:2] != (len(page), hash(page)):
+    def __len__(self) -> int:
+        return len(self._pages)
+
+    def ids(self, page: bytes, assets: Mapping[str, Asset]) -> tuple[str, ...]:
+        key = (len(page), hash(page))
+        ids = self._pages.get(key)
+        if ids is None:
             # The library's own id strings where it holds the photo, not one more copy.
             ids = tuple(_held_id(p, assets) for p in manifest.parse_page(page) or ())
-            hit = (len(page), hash(page), ids)
-            self._pages[shard] = hit
-        return hit[2]
+            self._pages[key] = ids
+            self.parsed += 1
+        self._used.add(key)
+        return ids
 
-    def clear(self) -> None:
-        self._pages.clear()
+    def sweep(self) -> None:
+        """Forget the pages not asked for since the last sweep: once patches take over, no
+        rebuild reads the published pages back, and none are kept."""
+        self._pages = {k: v for k, v in self._pages.items() if k in self._used}
+        self._used = set()
 
 
 def _held_id(picture_id: str, assets: Mapping[str, Asset]) -> str:
@@ -116,10 +131,10 @@ def published_pictures(
     strings `assets` holds where it holds the photo."""
     summary = manifest.parse_summary(retained.summary) if retained.summary else None
     shards = list(summary.shards) if summary else list(retained.pages)
-    pages = cache or PageCache()
+    pages = cache if cache is not None else PageCache()
     ids: list[str] = []
     for shard in shards:
-        ids.extend(pages.ids(shard, retained.pages.get(shard, b""), assets or {}))
+        ids.extend(pages.ids(retained.pages.get(shard, b""), assets or {}))
     return ids
 
 
@@ -230,6 +245,7 @@ class FrameState:
         versions: Versions | None = None,
         incremental: bool = True,
         selection: Selection | None = None,
+        pages: PageCache | None = None,
     ) -> None:
         self.frame = frame
         self.url = url
@@ -237,7 +253,8 @@ class FrameState:
         self.versions = versions or Versions(manifest.profile_key(frame.image))
         self.incremental = incremental
         self.selection = selection or Selection()
-        self.pages = PageCache()
+        # Shared by all frames, swept by `bridge.manifests` (not `or`: an empty cache is falsy).
+        self.pages = pages if pages is not None else PageCache()
         self._settled: tuple[int, int, int, int, int] | None = None
         self.book: Book | None = None  # shared with the frames whose pages are the same
         self.last: manifest.Manifest | None = None  # this frame's last build
@@ -408,8 +425,6 @@ class FrameState:
             built = dataclasses.replace(built, pages=pages)
         if self.incremental and not built.dropped:
             self.book, self.last = self._book(found, built), built
-            # Patches do not read the published manifest back; the next rebuild may, once.
-            self.pages.clear()
         if built.dropped:
             log.warning(
                 "frame %s: %d pictures do not fit in a manifest; keeping the %d newest",

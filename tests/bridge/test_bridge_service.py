@@ -382,7 +382,13 @@ def test_a_restarted_bridge_holds_one_copy_of_the_pages_frames_alike_share(
     first.close()
     again = Bridge(cfg)  # reads the retained manifests back: a copy per frame, from the broker
     again.step()
-    kitchen, hall = (m.retained().pages for m in again.service.manifests.mirrors.values())
+    manifests = again.service.manifests
+    kitchen, hall = (m.retained().pages for m in manifests.mirrors.values())
     assert kitchen == hall and kitchen
     assert all(kitchen[shard] is hall[shard] for shard in kitchen)  # now one, the build's
+    assert manifests.pages.parsed == len(kitchen)  # read back once for both frames
+    fake.advance(1)
+    fake.favorite(fake.add_asset())
+    again.step()  # patched: nothing is read back, and nothing parsed is kept
+    assert manifests.pages.parsed == len(kitchen) and len(manifests.pages) == 0
     again.close()
