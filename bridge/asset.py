@@ -1,12 +1,13 @@
 """What the bridge keeps of one photo, kept small: a library of 30,000 photos holds 30,000 of
 these for as long as it runs. Pure.
 
-An `Asset` reads like a frozen dataclass (same fields, same constructor, equality by value) but
+An `Asset` reads like a frozen dataclass (equality by value, `replace` for a changed copy) but
 packs its content: the checksum and thumbhash live in one string, the yes/no fields in one
 shared small int, and the version of one render profile is remembered in the asset itself
-(`bridge.frames.Versions`), not in a table of its own: about 400 bytes of objects per photo
-where the dataclass, its two strings and the version table held 550 (tests/bridge/test_asset.py;
-the whole bridge's memory is in docs/benchmarks.md, "Bridge at scale").
+(`bridge.frames.Versions`), not in a table of its own. Immich's `updatedAt` is not kept: it
+only moves the delta poll's watermark (`bridge.sources.Lister.newest`). About 370 bytes of
+objects per photo where the dataclass, its two strings and the version table held 550
+(tests/bridge/test_asset.py; the whole bridge's memory: docs/benchmarks.md, "Bridge at scale").
 """
 
 from __future__ import annotations
@@ -50,7 +51,6 @@ class Asset:
         "owner",
         "path",
         "taken",
-        "updated",
         "visibility",
         "width",
     )
@@ -58,7 +58,6 @@ class Asset:
     width: int
     height: int
     taken: float  # unix time
-    updated: float  # unix time of Immich's updatedAt (0 for folder files)
     visibility: str
     owner: str
     path: str | None  # the file, for a photo from a folder source
@@ -75,7 +74,6 @@ class Asset:
         width: int,
         height: int,
         taken: float,
-        updated: float,
         favorite: bool = False,
         visibility: str = "timeline",
         trashed: bool = False,
@@ -92,8 +90,8 @@ class Asset:
         put(self, "_content", checksum + thumbhash if thumbhash else fresh(checksum))
         put(self, "_flags", share(flags))
         for name, value in (("width", width), ("height", height), ("taken", taken),
-                            ("updated", updated), ("visibility", visibility), ("owner", owner),
-                            ("path", path), ("_memo", 0), ("_memo_key", None)):  # fmt: skip
+                            ("visibility", visibility), ("owner", owner), ("path", path),
+                            ("_memo", 0), ("_memo_key", None)):  # fmt: skip
             put(self, name, value)
 
     # -- packed fields -----------------------------------------------------------------------
@@ -143,7 +141,7 @@ class Asset:
 
     def _value(self) -> tuple[Any, ...]:
         return (self.id, self._content, self._flags, self.width, self.height, self.taken,
-                self.updated, self.visibility, self.owner, self.path)  # fmt: skip
+                self.visibility, self.owner, self.path)  # fmt: skip
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Asset):
@@ -164,7 +162,7 @@ class Asset:
         return {
             "id": self.id, "checksum": self.checksum, "thumbhash": self.thumbhash,
             "width": self.width, "height": self.height, "taken": self.taken,
-            "updated": self.updated, "favorite": self.favorite, "visibility": self.visibility,
+            "favorite": self.favorite, "visibility": self.visibility,
             "trashed": self.trashed, "owner": self.owner, "image": self.image,
             "path": self.path, "stacked": self.stacked,
         }  # fmt: skip

@@ -58,7 +58,6 @@ def folder_assets(root: str | Path) -> list[Asset]:
                 width=width,
                 height=height,
                 taken=mtime_ns / 1e9,
-                updated=0.0,
                 path=str(base / rel),
             )
         )

@@ -76,7 +76,6 @@ def parse_asset(dto: Mapping[str, Any], known: Mapping[str, Asset] | None = None
         width=_int(dto.get("width")),
         height=_int(dto.get("height")),
         taken=taken,
-        updated=parse_time(dto.get("updatedAt")) or 0.0,
         favorite=dto.get("isFavorite") is True,
         visibility=sys.intern(visibility),
         trashed=dto.get("isTrashed") is True,
@@ -196,6 +195,21 @@ class Lister:
         # The photos the bridge holds (`bridge.sync` keeps it current): what a search finds
         # unchanged is answered with these objects (`parse_assets`).
         self.known: Mapping[str, Asset] = {}
+        # The newest `updatedAt` (unix time) of the photos found since `bridge.sync` last set
+        # it: the watermark of the next delta poll. Not kept per photo.
+        self.newest = 0.0
+
+    def _noted(self, dtos: Iterable[Mapping[str, Any]]) -> Iterator[Mapping[str, Any]]:
+        """`dtos`, with the newest `updatedAt` among them noted."""
+        newest = self.newest
+        try:
+            for dto in dtos:
+                stamp = parse_time(dto.get("updatedAt"))
+                if stamp is not None and stamp > newest:
+                    newest = stamp
+                yield dto
+        finally:
+            self.newest = newest
 
     def _pages(self, filters: Mapping[str, Any]) -> tuple[list[Asset], int]:
         """Every asset a search finds, page after page, and how many pages it took."""
@@ -209,7 +223,7 @@ class Lister:
                 pages += 1
                 yield from batch
 
-        found = parse_assets(each(), self.known)
+        found = parse_assets(self._noted(each()), self.known)
         return found, pages
 
     def search(self, extra: Mapping[str, Any]) -> tuple[list[Asset], int]:
@@ -247,6 +261,6 @@ class Lister:
         for memory in self.client.memories(day):
             dtos = memory.get("assets")
             if isinstance(dtos, list):
-                dicts = (d for d in dtos if isinstance(d, dict))
+                dicts = self._noted(d for d in dtos if isinstance(d, dict))
                 found.update((a.id, a) for a in parse_assets(dicts, self.known))
         return list(found.values())

@@ -139,11 +139,13 @@ class Sync:
         Raises the source's error (e.g. ImmichError) and leaves the library as it was.
         """
         walk = self.full_due(now) if full is None else full
-        if self.lister is not None:
-            self.lister.known = self.lib.assets
+        lister = self.lister
+        if lister is not None:
+            lister.known, lister.newest = self.lib.assets, self.lib.watermark
         new = self._walk(now) if walk else self._delta(now)
-        if self.lister is not None:
-            self.lister.known = new.assets  # not the old dict: it would stay held until then
+        if lister is not None:
+            lister.known = new.assets  # not the old dict: it would stay held until then
+            new.watermark = max(new.watermark, lister.newest)
         # Names count too: a configured album name may move to an album already listed.
         old = self.lib
         if walk:
@@ -235,7 +237,6 @@ class Sync:
                 held[a.id] = a
                 if touched is not None:
                     touched.add(a.id)
-            new.watermark = max(new.watermark, a.updated)
         # The ids of the photos held, so each id is one string whichever search found it.
         # Made from a set, the frozenset is sized for its members: from a generator, it is
         # left at twice that (2 MiB rather than 1 for 30,000 photos).
@@ -284,7 +285,6 @@ class Sync:
         added: set[str] = set()
         dropped: set[str] = set()
         for a in changed:
-            new.watermark = max(new.watermark, a.updated)
             if a.id in new.assets or a.id in liked:
                 new.assets[a.id] = a
             if new.touched is not None:

@@ -61,7 +61,6 @@ def _asset(rng: random.Random, asset_id: str | None = None) -> Asset:
         width=3000 if not portrait else 2000,
         height=2000 if not portrait else 3000,
         taken=float(rng.randrange(10**9, 2 * 10**9)),
-        updated=0.0,
         visibility="archive" if rng.random() < 0.03 else "timeline",
         trashed=rng.random() < 0.02,
         stacked=rng.random() < 0.05,
