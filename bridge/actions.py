@@ -15,9 +15,10 @@ import json
 import logging
 
 from bridge import pairing
+from bridge.asset import Asset
 from bridge.replies import Replies
 from bridge.showing import Showing
-from bridge.sources import UUID_RE, Asset, parse_asset
+from bridge.sources import UUID_RE, parse_asset
 from bridge.sync import FAVORITES, Sync
 from common.config import HIDE_TAG, Config
 from common.immich import ImmichAuthError, ImmichClient, ImmichError, ImmichNotFound
@@ -127,7 +128,7 @@ class Actions:
         favorites = favorites | set(ids) if favorite else favorites - set(ids)
         assets = dict(lib.assets)
         for asset in found:  # a new favourite joins the library as a poll would add it
-            assets[asset.id] = dataclasses.replace(asset, favorite=favorite)
+            assets[asset.id] = asset.replace(favorite=favorite)
         members = {**lib.members, FAVORITES: frozenset(favorites)}
         self._replace(members=members, assets=assets, touched=set(ids))
         log.info("frame %s: %s %s", frame_id, "liked" if favorite else "unliked", picture)

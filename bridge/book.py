@@ -19,14 +19,13 @@ frame keeps only its own last manifest (its summary names its own URL).
 from __future__ import annotations
 
 import dataclasses
-import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
 from bridge import pairing
+from bridge.asset import Asset
 from bridge.selection import POOL, Selection
-from bridge.sources import Asset
 from common import manifest
 
 WIDTHS = range(manifest.MAX_WIDTH + 1)
@@ -96,7 +95,8 @@ class Book:
             self._count(pid, 1)
             if pairing.SEPARATOR in pid:
                 for asset_id in pairing.assets_of(pid):
-                    self.pair_of[sys.intern(asset_id)] = pid
+                    asset = selected.get(asset_id)  # its string is the library's
+                    self.pair_of[asset_id if asset is None else asset.id] = pid
         self.lone: set[str] = set()  # portraits left single (at most one, as pairing leaves)
         if pair:
             pair_of = self.pair_of
@@ -197,7 +197,7 @@ class Book:
                 delta[asset_id] = versions.of(selected[asset_id])
         self.lone = set(portraits)
         for first, second in pairing.match(portraits):
-            pid = sys.intern(f"{first}{pairing.SEPARATOR}{second}")
+            pid = f"{first}{pairing.SEPARATOR}{second}"
             pair_of[first] = pair_of[second] = pid
             delta[pid] = self._pair_version(first, second, versions)
             self.lone -= {first, second}

@@ -33,7 +33,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from bridge import pairing
-from bridge.sources import Asset, Policy
+from bridge.asset import Asset
+from bridge.sources import Policy
 from bridge.sync import Library
 from common import manifest
 from common.config import FrameConfig

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any
 
-from bridge.sources import Asset
+from bridge.asset import Asset
 from common.folderids import scan_folder
 
 _SIZES: dict[tuple[str, int, int], tuple[int, int]] = {}
@@ -58,7 +58,6 @@ def folder_assets(root: str | Path) -> list[Asset]:
                 width=width,
                 height=height,
                 taken=mtime_ns / 1e9,
-                updated=0.0,
                 path=str(base / rel),
             )
         )

@@ -21,9 +21,10 @@ from dataclasses import dataclass
 
 from bridge import brake, pairing
 from bridge import guests as guests_mod
+from bridge.asset import Asset
 from bridge.book import Book
 from bridge.selection import POOL, Selection, Sources
-from bridge.sources import Asset, Policy
+from bridge.sources import Policy
 from bridge.sync import Library
 from common import manifest
 from common.config import FrameConfig
@@ -51,6 +52,9 @@ class Mirror:
                 self._summary = payload or None
                 changed = before != self._summary
             else:
+                # Interned: a few hundred names, which every frame's pages and every page
+                # heard back would otherwise each hold a string of.
+                shard = sys.intern(shard)
                 before = self._pages.get(shard)
                 if not payload:
                     self._pages.pop(shard, None)
@@ -59,6 +63,17 @@ class Mirror:
                 changed = before != self._pages.get(shard)
             if changed:
                 self.version += 1
+
+    def adopt(self, pages: Mapping[str, bytes]) -> None:
+        """Hold the bytes of `pages` (a build) where the broker holds equal ones: after a
+        restart the retained pages were read back as copies of their own, one per frame,
+        where the frames' builds share one."""
+        with self._lock:
+            held = self._pages
+            for shard, page in pages.items():
+                before = held.get(shard)
+                if before is not None and before is not page and before == page:
+                    held[shard] = page
 
     def clear(self) -> None:
         with self._lock:
@@ -71,28 +86,55 @@ class Mirror:
 
 
 class PageCache:
-    """Parsed pages by their bytes, so a rebuild re-parses only the pages that changed."""
+    """Parsed pages, so a rebuild re-parses only the pages that changed, and frames that
+    show the same pages (after a restart, each frame's read back from the broker) parse them
+    once. Keyed by each page's length and hash rather than its bytes, which the mirrors hold;
+    `sweep` forgets the pages no rebuild asked for since the last sweep."""
 
     def __init__(self) -> None:
-        self._pages: dict[str, tuple[bytes, tuple[str, ...]]] = {}
+        self._pages: dict[tuple[int, int], tuple[str, ...]] = {}
+        self._used: set[tuple[int, int]] = set()
+        self.parsed = 0  # pages parsed, for tests
 
-    def ids(self, shard: str, page: bytes) -> tuple[str, ...]:
-        hit = self._pages.get(shard)
-        if hit is None or hit[0] != page:
-            # Interned, so the ids are the library's own strings, not one more copy per frame.
-            hit = (page, tuple(sys.intern(p) for p in manifest.parse_page(page) or ()))
-            self._pages[shard] = hit
-        return hit[1]
+    def __len__(self) -> int:
+        return len(self._pages)
+
+    def ids(self, page: bytes, assets: Mapping[str, Asset]) -> tuple[str, ...]:
+        key = (len(page), hash(page))
+        ids = self._pages.get(key)
+        if ids is None:
+            # The library's own id strings where it holds the photo, not one more copy.
+            ids = tuple(_held_id(p, assets) for p in manifest.parse_page(page) or ())
+            self._pages[key] = ids
+            self.parsed += 1
+        self._used.add(key)
+        return ids
+
+    def sweep(self) -> None:
+        """Forget the pages not asked for since the last sweep: once patches take over, no
+        rebuild reads the published pages back, and none are kept."""
+        self._pages = {k: v for k, v in self._pages.items() if k in self._used}
+        self._used = set()
 
 
-def published_pictures(retained: manifest.Retained, cache: PageCache | None = None) -> list[str]:
-    """Picture ids of the manifest the broker holds (the pages its summary lists)."""
+def _held_id(picture_id: str, assets: Mapping[str, Asset]) -> str:
+    asset = assets.get(picture_id)
+    return picture_id if asset is None else asset.id
+
+
+def published_pictures(
+    retained: manifest.Retained,
+    cache: PageCache | None = None,
+    assets: Mapping[str, Asset] | None = None,
+) -> list[str]:
+    """Picture ids of the manifest the broker holds (the pages its summary lists), as the
+    strings `assets` holds where it holds the photo."""
     summary = manifest.parse_summary(retained.summary) if retained.summary else None
     shards = list(summary.shards) if summary else list(retained.pages)
-    pages = cache or PageCache()
+    pages = cache if cache is not None else PageCache()
     ids: list[str] = []
     for shard in shards:
-        ids.extend(pages.ids(shard, retained.pages.get(shard, b"")))
+        ids.extend(pages.ids(retained.pages.get(shard, b""), assets or {}))
     return ids
 
 
@@ -125,18 +167,28 @@ def select(frame: FrameConfig, lib: Library, policy: Policy) -> dict[str, Asset]
 
 
 class Versions:
-    """Asset versions for one render profile, remembered so a rebuild hashes only changes."""
+    """Asset versions for one render profile, remembered so a rebuild hashes only changes.
+
+    The first profile to version an asset remembers it in the asset itself (`Asset.memo`):
+    with one profile, the usual set-up, that costs no table at all. Another profile's versions
+    of it go to this object's table."""
 
     def __init__(self, profile_key: str) -> None:
         self.profile_key = profile_key
-        self._known: dict[str, tuple[str, str | None, str]] = {}
+        self._known: dict[str, tuple[str, str]] = {}  # id → (checksum + thumbhash, version)
 
     def of(self, asset: Asset) -> str:
+        key = self.profile_key
+        value = asset.memo(key)
+        if value is not None:
+            return value
+        content = f"{asset.checksum}\n{asset.thumbhash}"
         hit = self._known.get(asset.id)
-        if hit is not None and hit[0] == asset.checksum and hit[1] == asset.thumbhash:
-            return hit[2]
-        value = manifest.version(asset.checksum, asset.thumbhash, self.profile_key)
-        self._known[asset.id] = (asset.checksum, asset.thumbhash, value)
+        if hit is not None and hit[0] == content:
+            return hit[1]
+        value = manifest.version(asset.checksum, asset.thumbhash, key)
+        if not asset.remember(key, value):
+            self._known[asset.id] = (content, value)
         return value
 
     def forget_others(self, keep: Mapping[str, object]) -> None:
@@ -193,6 +245,7 @@ class FrameState:
         versions: Versions | None = None,
         incremental: bool = True,
         selection: Selection | None = None,
+        pages: PageCache | None = None,
     ) -> None:
         self.frame = frame
         self.url = url
@@ -200,7 +253,8 @@ class FrameState:
         self.versions = versions or Versions(manifest.profile_key(frame.image))
         self.incremental = incremental
         self.selection = selection or Selection()
-        self.pages = PageCache()
+        # Shared by all frames, swept by `bridge.manifests` (not `or`: an empty cache is falsy).
+        self.pages = pages if pages is not None else PageCache()
         self._settled: tuple[int, int, int, int, int] | None = None
         self.book: Book | None = None  # shared with the frames whose pages are the same
         self.last: manifest.Manifest | None = None  # this frame's last build
@@ -320,7 +374,7 @@ class FrameState:
     ) -> int:
         """The brake's judgement against the whole published manifest, guests left out."""
         if previous is None:
-            previous = published_pictures(retained, self.pages)
+            previous = published_pictures(retained, self.pages, lib.assets)
         self.read_back += 1
         hosts = [p for p in previous if p not in self.guest_ids]  # a guest leaving is expected
         return self.brake.judge(self.frame, lib, policy, retained, hosts, assets, now)
@@ -355,7 +409,7 @@ class FrameState:
         else:
             assets = select(self.frame, lib, policy)
             self.selection.replace(assets, lib.generation)
-        previous = published_pictures(retained, self.pages)
+        previous = published_pictures(retained, self.pages, lib.assets)
         held = self._judge(lib, policy, retained, assets, now, previous)
         if held:
             self._settled = self._inputs(lib, mirror_version)

@@ -8,12 +8,11 @@ believes the broker holds, so a failed publish is simply planned again on the ne
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
 from collections.abc import Iterable
 from datetime import datetime
 
-from bridge.frames import FrameState, Mirror, Outcome, Versions
+from bridge.frames import FrameState, Mirror, Outcome, PageCache, Versions
 from bridge.metrics import Metrics
 from bridge.mqtt import MqttError, MqttLink
 from bridge.selection import Selection
@@ -46,6 +45,7 @@ class Manifests:
         url = public_url.rstrip("/")
         versions: dict[str, Versions] = {}  # one per render profile: frames share their hashes
         selections: dict[object, Selection] = {}  # one per set of sources, likewise
+        self.pages = PageCache()  # published pages parsed, for every frame
         self.states = {}
         for f in frames:
             key = manifest.profile_key(f.image)
@@ -53,7 +53,13 @@ class Manifests:
             selection = selections.setdefault((f.sources, f.exclude), Selection())
             pictures = f"{url}/v1/frames/{f.id}/pictures/"
             self.states[f.id] = FrameState(
-                f, pictures, max_removal, removal_hold, versions=shared, selection=selection
+                f,
+                pictures,
+                max_removal,
+                removal_hold,
+                versions=shared,
+                selection=selection,
+                pages=self.pages,
             )
         self.mirrors = {frame_id: Mirror() for frame_id in self.states}
         self.heard = 0  # manifest messages the broker sent (its own publishes are not among them)
@@ -78,6 +84,7 @@ class Manifests:
         if not self.link.connected:
             return  # nothing could be published; the change waits for the broker
         self._publish(lib, policy, now)
+        self.pages.sweep()
         if (lib.generation, lib.walks) != self._released:
             # A walk or a change has come and gone, with its temporaries.
             self._released = (lib.generation, lib.walks)
@@ -89,6 +96,8 @@ class Manifests:
             version = mirror.version
             outcome = state.evaluate(lib, policy, mirror.retained(), version, int(now.timestamp()))
             self._gauges(frame_id, outcome)
+            if outcome.built is not None:
+                mirror.adopt(outcome.built.pages)
             if outcome.plan is None:
                 continue
             try:
@@ -151,9 +160,10 @@ class Manifests:
 
 
 def _trimmer() -> object:
-    name = ctypes.util.find_library("c")
+    # The process's own symbols hold the C library's: no `ctypes.util.find_library`, which
+    # runs `ldconfig` and costs the bridge a megabyte of imports for one name.
     try:
-        return getattr(ctypes.CDLL(name), "malloc_trim", None) if name else None
+        return getattr(ctypes.CDLL(None), "malloc_trim", None)
     except OSError:
         return None
 

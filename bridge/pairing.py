@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import sys
 from collections.abc import Iterable, Sequence
 
 # (asset id, width, height, taken as unix time). Width and height as shown, after EXIF rotation.
@@ -109,8 +108,9 @@ def pair_portraits(assets: Sequence[Asset], previous: Iterable[str] = ()) -> lis
     kept = {pid for pair in pairs for pid in pair}
     pairs += _match([pid for pid in portraits if pid not in kept])
     paired = {pid for pair in pairs for pid in pair}
-    # Interned: frames that pair the same photos share one string per pair.
-    firsts = {a: sys.intern(f"{a}{SEPARATOR}{b}") for a, b in pairs}
+    # Not interned: the interpreter's table of interned strings never shrinks, and frames
+    # that pair alike share one book (`bridge.book`), so one string per pair already.
+    firsts = {a: f"{a}{SEPARATOR}{b}" for a, b in pairs}
     pictures: list[tuple[int, str]] = [(rank[a], pid) for a, pid in firsts.items()]
     pictures += [(rank[a[0]], a[0]) for a in order if a[0] not in paired]
     return [pid for _, pid in sorted(pictures)]

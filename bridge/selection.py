@@ -11,7 +11,8 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bridge.sources import Asset, Policy
+from bridge.asset import Asset
+from bridge.sources import Policy
 from bridge.sync import Library
 from common.config import FrameConfig
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from bridge.asset import Asset, fresh, share
 from common.immich import ImmichClient
 
 log = logging.getLogger(__name__)
@@ -32,26 +33,6 @@ PAGE_SIZE = 1000
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 SHOWN_VISIBILITY = frozenset({"timeline"})
 ARCHIVED = "archive"
-
-
-@dataclass(frozen=True, slots=True)
-class Asset:
-    """What the bridge keeps of one photo: enough for versions, pairing and filtering."""
-
-    id: str
-    checksum: str
-    thumbhash: str | None
-    width: int
-    height: int
-    taken: float  # unix time
-    updated: float  # unix time of Immich's updatedAt (0 for folder files)
-    favorite: bool = False
-    visibility: str = "timeline"
-    trashed: bool = False
-    owner: str = ""
-    image: bool = True
-    path: str | None = None  # the file, for a photo from a folder source
-    stacked: bool = False  # in an Immich stack, not its primary: Immich's timeline hides it
 
 
 def parse_time(value: object) -> float | None:
@@ -65,24 +46,21 @@ def parse_time(value: object) -> float | None:
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
-_INTS: dict[int, int] = {}
-
-
 def _int(value: object) -> int:
-    """A dimension, held once: a library has a few dozen sizes but each JSON number is an
-    object of its own (28 bytes, twice per photo, past 256)."""
+    """A dimension or count, held once (`share`); 0 when it is not an int."""
     if not isinstance(value, int) or isinstance(value, bool):
         return 0
-    if len(_INTS) < 4096:
-        return _INTS.setdefault(value, value)
-    return _INTS.get(value, value)
+    return share(value)
 
 
-def parse_asset(dto: Mapping[str, Any]) -> Asset | None:
-    """An AssetResponseDto as an `Asset`; None when it lacks an id or checksum."""
+def parse_asset(dto: Mapping[str, Any], known: Mapping[str, Asset] | None = None) -> Asset | None:
+    """An AssetResponseDto as an `Asset`; None when it lacks an id or checksum. A photo equal
+    to the one `known` holds comes back as that object, and a changed one with its id string:
+    the library, every frame's selection and pages then share one string per photo."""
     asset_id, checksum = dto.get("id"), dto.get("checksum")
     if not (isinstance(asset_id, str) and UUID_RE.match(asset_id) and isinstance(checksum, str)):
         return None
+    held = known.get(asset_id) if known else None
     thumbhash = dto.get("thumbhash")
     taken = parse_time(dto.get("fileCreatedAt")) or parse_time(dto.get("localDateTime")) or 0.0
     visibility = dto.get("visibility")
@@ -90,16 +68,14 @@ def parse_asset(dto: Mapping[str, Any]) -> Asset | None:
         visibility = ARCHIVED if dto.get("isArchived") else "timeline"
     stack = dto.get("stack")
     stacked = isinstance(stack, dict) and stack.get("primaryAssetId") not in (None, asset_id)
-    # Interned: the same id then serves the library, every frame's selection and the parsed
-    # manifest pages; owners and visibilities are a handful of values shared by all photos.
-    return Asset(
-        id=sys.intern(asset_id),
+    # Owners and visibilities are a handful of values shared by all photos: interned.
+    asset = Asset(
+        id=fresh(asset_id) if held is None else held.id,
         checksum=checksum,
         thumbhash=thumbhash if isinstance(thumbhash, str) else None,
         width=_int(dto.get("width")),
         height=_int(dto.get("height")),
         taken=taken,
-        updated=parse_time(dto.get("updatedAt")) or 0.0,
         favorite=dto.get("isFavorite") is True,
         visibility=sys.intern(visibility),
         trashed=dto.get("isTrashed") is True,
@@ -107,14 +83,19 @@ def parse_asset(dto: Mapping[str, Any]) -> Asset | None:
         image=dto.get("type", "IMAGE") == "IMAGE",
         stacked=stacked,
     )
+    return held if held is not None and held == asset else asset
 
 
-def parse_assets(dtos: Iterable[Mapping[str, Any]]) -> list[Asset]:
-    """Every well-formed asset; malformed ones are logged and skipped."""
+def parse_assets(
+    dtos: Iterable[Mapping[str, Any]], known: Mapping[str, Asset] | None = None
+) -> list[Asset]:
+    """Every well-formed asset; malformed ones are logged and skipped. With `known`, as
+    `parse_asset`: a walk of an unchanged library then keeps no second copy of it, not even
+    until the walk ends."""
     found: list[Asset] = []
     skipped = 0
     for dto in dtos:
-        asset = parse_asset(dto)
+        asset = parse_asset(dto, known)
         if asset is None:
             skipped += 1
         else:
@@ -211,6 +192,24 @@ class Lister:
         self.client = client
         self.policy = policy
         self.page_size = page_size
+        # The photos the bridge holds (`bridge.sync` keeps it current): what a search finds
+        # unchanged is answered with these objects (`parse_assets`).
+        self.known: Mapping[str, Asset] = {}
+        # The newest `updatedAt` (unix time) of the photos found since `bridge.sync` last set
+        # it: the watermark of the next delta poll. Not kept per photo.
+        self.newest = 0.0
+
+    def _noted(self, dtos: Iterable[Mapping[str, Any]]) -> Iterator[Mapping[str, Any]]:
+        """`dtos`, with the newest `updatedAt` among them noted."""
+        newest = self.newest
+        try:
+            for dto in dtos:
+                stamp = parse_time(dto.get("updatedAt"))
+                if stamp is not None and stamp > newest:
+                    newest = stamp
+                yield dto
+        finally:
+            self.newest = newest
 
     def _pages(self, filters: Mapping[str, Any]) -> tuple[list[Asset], int]:
         """Every asset a search finds, page after page, and how many pages it took."""
@@ -224,7 +223,7 @@ class Lister:
                 pages += 1
                 yield from batch
 
-        found = parse_assets(each())
+        found = parse_assets(self._noted(each()), self.known)
         return found, pages
 
     def search(self, extra: Mapping[str, Any]) -> tuple[list[Asset], int]:
@@ -262,7 +261,6 @@ class Lister:
         for memory in self.client.memories(day):
             dtos = memory.get("assets")
             if isinstance(dtos, list):
-                found.update(
-                    (a.id, a) for a in parse_assets(d for d in dtos if isinstance(d, dict))
-                )
+                dicts = self._noted(d for d in dtos if isinstance(d, dict))
+                found.update((a.id, a) for a in parse_assets(dicts, self.known))
         return list(found.values())

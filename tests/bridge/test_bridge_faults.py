@@ -11,8 +11,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from bridge.asset import Asset
 from bridge.frames import FrameState, Mirror, published_pictures
-from bridge.sources import Asset, Policy
+from bridge.sources import Policy
 from bridge.sync import Library
 from common.config import Source
 from tests.kit.bridgekit import BASE, START, Bridge, config, frame, manifest_of, retained
@@ -191,7 +192,7 @@ def test_held_drop_that_goes_away_is_never_published(broker: Mosquitto, fake: Fa
 def test_confirmed_drop_whose_publish_failed_goes_out_on_the_next_tick() -> None:
     # The decisions alone: a failed publish is a plan that was never settled.
     ids = [f"00000000-0000-4000-8000-{n:012d}" for n in range(10)]
-    photos = [Asset(i, f"c{i}", "t", 800, 600, 0.0, 0.0, True) for i in ids]
+    photos = [Asset(i, f"c{i}", "t", 800, 600, 0.0, True) for i in ids]
     state = FrameState(frame(), "http://renderer.test/v1/frames/kitchen/pictures/", 0.5)
     mirror = Mirror()
 

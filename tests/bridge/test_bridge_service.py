@@ -1,6 +1,6 @@
 """The bridge as a service: start-up checks, schedules on an injected clock, retained commands
 cleared, folder sources, metrics, and `python -m bridge run` as systemd runs it (READY,
-WATCHDOG, SIGTERM → offline and exit 0)."""
+WATCHDOG, SIGTERM → offline and exit 0), and the manifest pages held once after a restart."""
 
 from __future__ import annotations
 
@@ -370,3 +370,25 @@ def test_the_bridge_does_not_hear_its_own_manifest_publishes_back(
     bridge.service.link.barrier()
     assert manifests.heard == heard + 1
     bridge.close()
+
+
+def test_a_restarted_bridge_holds_one_copy_of_the_pages_frames_alike_share(
+    broker: Mosquitto, fake: FakeImmich
+) -> None:
+    fake.add_favorites(40)
+    cfg = config(broker, fake, frames=[frame("kitchen"), frame("hall")])
+    first = Bridge(cfg)
+    first.step()
+    first.close()
+    again = Bridge(cfg)  # reads the retained manifests back: a copy per frame, from the broker
+    again.step()
+    manifests = again.service.manifests
+    kitchen, hall = (m.retained().pages for m in manifests.mirrors.values())
+    assert kitchen == hall and kitchen
+    assert all(kitchen[shard] is hall[shard] for shard in kitchen)  # now one, the build's
+    assert manifests.pages.parsed == len(kitchen)  # read back once for both frames
+    fake.advance(1)
+    fake.favorite(fake.add_asset())
+    again.step()  # patched: nothing is read back, and nothing parsed is kept
+    assert manifests.pages.parsed == len(kitchen) and len(manifests.pages) == 0
+    again.close()

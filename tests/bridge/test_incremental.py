@@ -10,9 +10,10 @@ from dataclasses import dataclass, replace
 import pytest
 
 from bridge import guests as guests_mod
+from bridge.asset import Asset
 from bridge.frames import FrameState, Mirror, Versions
 from bridge.selection import Selection
-from bridge.sources import Asset, Policy
+from bridge.sources import Policy
 from bridge.sync import FAVORITES, MEMORIES, Library, _differences
 from common import manifest
 from common.config import Exclude, FrameConfig, ImageProfile, Source
@@ -60,7 +61,6 @@ def _asset(rng: random.Random, asset_id: str | None = None) -> Asset:
         width=3000 if not portrait else 2000,
         height=2000 if not portrait else 3000,
         taken=float(rng.randrange(10**9, 2 * 10**9)),
-        updated=0.0,
         visibility="archive" if rng.random() < 0.03 else "timeline",
         trashed=rng.random() < 0.02,
         stacked=rng.random() < 0.05,
@@ -201,7 +201,7 @@ def test_growing_past_sixteen_pages_patches_into_the_wider_shards() -> None:
             widths.add(ours.state.book.width if ours.state.book else -1)
         new = replace(lib, assets=dict(lib.assets), members=dict(lib.members))
         for _ in range(20):
-            asset = replace(_asset(rng), trashed=False, thumbhash="t", stacked=False)
+            asset = _asset(rng).replace(trashed=False, thumbhash="t", stacked=False)
             new.assets[asset.id] = asset
         new.members[FAVORITES] = frozenset(new.assets)
         new.touched = _differences(lib, new)
@@ -212,7 +212,7 @@ def test_growing_past_sixteen_pages_patches_into_the_wider_shards() -> None:
 
 def _shown(rng: random.Random, n: int) -> dict[str, Asset]:
     """`n` photos every frame may show (no trash, previews made, no stacks)."""
-    made = (replace(_asset(rng), trashed=False, thumbhash="t", stacked=False,
+    made = (_asset(rng).replace(trashed=False, thumbhash="t", stacked=False,
                     visibility="timeline") for _ in range(n))  # fmt: skip
     return {a.id: a for a in made}
 
@@ -259,11 +259,11 @@ def test_one_change_in_30000_photos_with_10_frames_writes_the_page_once_per_fram
     new = replace(lib, assets=dict(lib.assets), members=dict(lib.members))
     target = ids[12_345]
     if what == "edited":
-        new.assets[target] = replace(lib.assets[target], checksum="edited")
+        new.assets[target] = lib.assets[target].replace(checksum="edited")
     elif what == "removed":
         new.members[FAVORITES] = lib.members[FAVORITES] - {target}
     else:
-        added = replace(lib.assets[target], id=str(uuid.UUID(int=1)))
+        added = lib.assets[target].replace(id=str(uuid.UUID(int=1)))
         new.assets[added.id] = added
         new.members[FAVORITES] = lib.members[FAVORITES] | {added.id}
     new.touched = _differences(lib, new)
