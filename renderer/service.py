@@ -89,11 +89,16 @@ class Service:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         rc = self.config.renderer
-        await asyncio.gather(
-            asyncio.to_thread(self.cache.load),
-            asyncio.to_thread(self.casts.reset),
-            self.pipeline.pool.start(),
-        )
+        try:
+            # The casts first: they live inside the cache directory, whose walk would find
+            # them half removed (a directory gone between listing and reading it).
+            await asyncio.to_thread(self.casts.reset)
+            await asyncio.gather(asyncio.to_thread(self.cache.load), self.pipeline.pool.start())
+        except OSError as exc:
+            where = f" ({exc.filename})" if exc.filename else ""
+            raise StartError(
+                f"renderer.cache_dir {str(rc.cache_dir)!r}: {exc.strerror or exc}{where}"
+            ) from None
         self.prerenderer.start()
         for frame in self.config.frames:
             if frame.secret is None:
@@ -234,6 +239,9 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
     service = Service(config)
     try:
         await service.start()
+    except StartError:
+        await service.stop()
+        raise
     except OSError as exc:
         await service.stop()
         listen = config.renderer.listen

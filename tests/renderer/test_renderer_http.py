@@ -648,3 +648,20 @@ def _answers(url: str) -> dict[str, Any] | None:
         return body if isinstance(body, dict) else None
     except (requests.RequestException, json.JSONDecodeError):
         return None
+
+
+def test_a_cache_dir_that_cannot_be_made_is_named_and_stops_the_start(
+    broker: Mosquitto, fake: FakeImmich, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the cache directory should go")
+    doc = rig_config(broker, fake, tmp_path, free_port(), cache_dir=str(blocker / "cache"))
+    config_file = tmp_path / "titanoframe.yaml"
+    config_file.write_text(yaml.safe_dump(doc))
+    done = subprocess.run(
+        [sys.executable, "-m", "renderer", "--config", str(config_file)],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert f"renderer.cache_dir '{blocker / 'cache'}': Not a directory" in done.stderr
+    assert "cannot listen" not in done.stderr
