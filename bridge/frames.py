@@ -226,6 +226,7 @@ class Outcome:
     built: manifest.Manifest | None = None
     assets: int = 0
     held: int = 0  # photos a held drop would remove
+    whole: bool = False  # built by a full rebuild, not patched
 
 
 class FrameState:
@@ -435,7 +436,7 @@ class FrameState:
         plan = manifest.diff(retained, built)
         if not plan.steps:
             self.settle(lib, mirror_version)
-        return Outcome(plan if plan.steps else None, built, len(assets))
+        return Outcome(plan if plan.steps else None, built, len(assets), whole=True)
 
     def _book(self, found: Iterable[str], built: manifest.Manifest) -> Book:
         """The book of this build: the one another frame made of the same pages, or a new one."""

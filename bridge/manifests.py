@@ -96,7 +96,9 @@ class Manifests:
             version = mirror.version
             outcome = state.evaluate(lib, policy, mirror.retained(), version, int(now.timestamp()))
             self._gauges(frame_id, outcome)
-            if outcome.built is not None:
+            if outcome.whole and outcome.built is not None:
+                # A patch's pages are the last build's but the ones it wrote (published as
+                # ours below): only a rebuild may find the mirror holding copies of its own.
                 mirror.adopt(outcome.built.pages)
             if outcome.plan is None:
                 continue
