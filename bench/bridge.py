@@ -28,7 +28,6 @@ import argparse
 import hashlib
 import json
 import logging
-import os
 import statistics
 import sys
 import tempfile
@@ -245,14 +244,7 @@ def main() -> None:
     parser.add_argument(
         "--frames", help="e.g. 1,10,50: the scale grid (frames × sizes), patched vs full rebuild"
     )
-    parser.add_argument(
-        "--no-discovery",
-        action="store_true",
-        help="publish no Home Assistant discovery (as the 50-frame rows were measured)",
-    )
     args = parser.parse_args()
-    if args.no_discovery:
-        os.environ["BENCH_BRIDGE_NO_DISCOVERY"] = "1"
     logging.basicConfig(level=logging.WARNING)
     sizes = [int(s) for s in args.sizes.split(",")]
     if args.frames:

@@ -39,7 +39,6 @@ FULL = "full rebuild per change (before incremental manifests)"
 POLL = 30.0
 ALBUM = 1000
 START = datetime(2025, 11, 23, 9, tzinfo=UTC)
-NO_DISCOVERY = "BENCH_BRIDGE_NO_DISCOVERY"  # set: the bridge publishes no Home Assistant discovery
 
 
 @dataclass(frozen=True)
@@ -69,10 +68,6 @@ def child(conn: Connection, config: Config, incremental: bool) -> None:
 
     logging.basicConfig(level=logging.ERROR)
     service = Service(config)
-    if os.environ.get(NO_DISCOVERY):
-        # Discovery is sent once at start; leaving it out reproduces the published 50-frame
-        # rows, measured when the bridge device's message outgrew the broker's packet limit.
-        service.hass.publish = lambda force: None  # type: ignore[method-assign]
     for state in service.manifests.states.values():
         state.incremental = incremental
     states = list(service.manifests.states.values())
