@@ -175,26 +175,29 @@ class Versions:
 
     def __init__(self, profile_key: str) -> None:
         self.profile_key = profile_key
-        self._known: dict[str, tuple[str, str]] = {}  # id → (checksum + thumbhash, version)
+        self._known: dict[str, tuple[Asset, str]] = {}  # id → (the asset versioned, version)
 
     def of(self, asset: Asset) -> str:
         key = self.profile_key
         value = asset.memo(key)
         if value is not None:
             return value
-        content = f"{asset.checksum}\n{asset.thumbhash}"
         hit = self._known.get(asset.id)
-        if hit is not None and hit[0] == content:
+        if hit is not None and (hit[0] is asset or _same_content(hit[0], asset)):
             return hit[1]
         value = manifest.version(asset.checksum, asset.thumbhash, key)
         if not asset.remember(key, value):
-            self._known[asset.id] = (content, value)
+            self._known[asset.id] = (asset, value)
         return value
 
     def forget_others(self, keep: Mapping[str, object]) -> None:
         """Drop remembered versions of photos no longer kept, once they pile up."""
         if len(self._known) > 2 * len(keep) + 1000:
             self._known = {k: v for k, v in self._known.items() if k in keep}
+
+
+def _same_content(one: Asset, other: Asset) -> bool:
+    return one.checksum == other.checksum and one.thumbhash == other.thumbhash
 
 
 def pictures(
