@@ -180,7 +180,7 @@ def table(size: int, result: dict[str, dict[str, Cost]]) -> str:
     rows = [
         f"**{size:,} favourites**",
         "",
-        "| poll | who | Immich requests | bytes from Immich | CPU ms | bytes to the frames |",
+        "| poll | who | Immich requests | bytes from Immich | CPU ms | bytes published |",
         "|---|---|---:|---:|---:|---:|",
     ]
     for case in (*CASES, HOURLY, STARTUP):
@@ -210,8 +210,11 @@ the polling thread's own CPU time. The original frame walked every favourite at 
 every sync (`isFavorite` filter) and sent the board the whole `{{uuid: md5(checksum)}}` map; we
 make one delta search (`updatedAfter`) and publish only the manifest page that changed plus the
 summary. A full walk (the only way to notice permanent deletions) runs once per
-`full_scan_interval`, an hour by default, at pages of 1,000, and publishes nothing when nothing
-changed; only the very first one after installing publishes every page. The original synced
+`full_scan_interval`, an hour by default, at pages of 1,000, and publishes no manifest when
+nothing changed; only the very first one after installing publishes every page. "Bytes
+published" counts every message of the bridge: besides the manifests, its state document
+(`<base>/bridge/state`, ~307 bytes, retained for Home Assistant) goes out after every poll, as
+its `last_poll` moves; the frames do not subscribe to it. The original synced
 once an hour. At the defaults an hour of titanoframe is 119 delta polls and one walk: about the
 Immich bytes of the original's one hourly sync, while a change reaches the frames within 30 s
 instead of within the hour, and the frames receive one page instead of the whole map. A change
