@@ -6,8 +6,8 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
-APT_PACKAGES := mosquitto mosquitto-clients openscad xvfb xauth
-SYSTEM_BINARIES := mosquitto mosquitto_pub mosquitto_sub openscad xvfb-run
+APT_PACKAGES := mosquitto mosquitto-clients openscad xvfb xauth openssl
+SYSTEM_BINARIES := mosquitto mosquitto_pub mosquitto_sub openscad xvfb-run openssl
 PYTEST_ARGS ?=
 
 .PHONY: all test lint typecheck pytest demo case bundle sysdeps venv clean
