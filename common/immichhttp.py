@@ -135,13 +135,6 @@ class ImmichHttp:
 
     def _connection(self) -> http.client.HTTPConnection:
         """The open connection, or a new one to the base URL's host (ValueError: bad URL)."""
-        sock = self._conn.sock if self._conn is not None else None
-        if sock is not None and select.select([sock], [], [], 0)[0]:
-            # Readable while idle: the server closed it (Node, which Immich runs on, closes
-            # idle connections after 5 s by default; a poll comes every 30). Not written to:
-            # a request is sent twice only when the server closes in the instant between this
-            # look and the send (`_exchange`).
-            self.close()
         if self._conn is None:
             parts = urlsplit(self.base)
             if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -187,6 +180,14 @@ class ImmichHttp:
         self, method: str, target: str, payload: bytes | None, headers: dict[str, str]
     ) -> http.client.HTTPResponse:
         """The answer's status and headers; a reused connection found closed is tried anew."""
+        sock = self._conn.sock if self._conn is not None else None
+        if sock is not None and select.select([sock], [], [], 0)[0]:
+            # Readable while idle: the server closed it (Node, which Immich runs on, closes
+            # idle connections after 5 s by default; a poll comes every 30). Not written to,
+            # and what follows is a fresh connection, whose failure is the error: a request
+            # is sent twice only when the server closes in the instant between this look and
+            # the send.
+            self.close()
         reused = self._conn is not None and self._conn.sock is not None
         try:
             return self._attempt(method, target, payload, headers)
