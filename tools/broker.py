@@ -6,6 +6,7 @@ machine-specific lines replaced (loopback port, data folder, password and ACL fi
 from __future__ import annotations
 
 import os
+import random
 import re
 import shutil
 import socket
@@ -21,9 +22,29 @@ _OVERRIDDEN = ("listener", "persistence_location", "password_file", "acl_file", 
 
 
 def free_port() -> int:
-    with socket.socket() as s:
+    """A loopback port free now, below the kernel's ephemeral range: a port the kernel handed
+    out (bind to 0) may be handed out again as the source port of some client's connection
+    before the server meant to listen on it binds, which then fails ("address in use")."""
+    low = _ephemeral_low()
+    for _ in range(50):
+        port = random.randrange(max(1024, low - 12000), low)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as s:  # the range is crowded: any port the kernel gives
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _ephemeral_low() -> int:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return max(2048, int(f.read().split()[0]))
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default start
 
 
 def config_text(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from tests.kit.broker import CONFIG, Mosquitto
+import socket
+
+from tests.kit.broker import CONFIG, Mosquitto, free_port
 from tests.kit.mqttc import Collector, publish
 
 
@@ -40,3 +42,15 @@ def test_retained_survives_restart(broker: Mosquitto) -> None:
     c.subscribe("titanoframe/kitchen/manifest")
     assert c.wait_for(lambda m: ("titanoframe/kitchen/manifest", b'{"v": 1}', True) in m)
     c.close()
+
+
+def test_free_ports_lie_below_the_kernels_ephemeral_range() -> None:
+    """Ports the kernel hands out to outgoing connections never collide with the ones the
+    tests and the demo choose for their servers (a renderer once found its port taken)."""
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        low = int(f.read().split()[0])
+    ports = [free_port() for _ in range(20)]
+    assert all(1024 <= p < low for p in ports)
+    for port in ports:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", port))  # free when chosen
