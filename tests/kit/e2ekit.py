@@ -85,7 +85,11 @@ class Services:
         self.procs = [self._start("renderer")]
         if bridge_process:
             self.procs.append(self._start("bridge"))
-        demo_broker.wait_port(self.http_port, self.procs[0], "renderer")
+        try:
+            demo_broker.wait_port(self.http_port, self.procs[0], "renderer")
+        except BaseException:
+            self.close()  # nothing left running into the tests that follow
+            raise
 
     def _start(self, name: str) -> subprocess.Popen[bytes]:
         args = [sys.executable, "-m", name, "--config", str(self.config)]
